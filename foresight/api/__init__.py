@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, middleware, auth dependencies and platform routes."""

@@ -1,0 +1,44 @@
+"""Map platform errors and validation failures to clear 4xx answers, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from foresight.platform.errors import ForesightError
+
+log = structlog.get_logger(__name__)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ForesightError)
+    async def foresight_error(_: Request, exc: ForesightError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message}
+        if exc.details is not None:
+            body["errors"] = exc.details
+        if exc.status >= 500:
+            log.error("server_error", error=exc.message)
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors},
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Logged with the request id; the caller gets no stack trace.
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return JSONResponse({"detail": "internal error; see the server log for the request id"},
+                            status_code=500)

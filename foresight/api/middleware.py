@@ -1,0 +1,78 @@
+"""One pure-ASGI middleware for request ids, security headers, metrics and access logs.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on every request's hot path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from foresight.platform.monitoring import Metrics
+
+log = structlog.get_logger("foresight.access")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+]
+# /docs loads Swagger UI from a CDN; every other answer gets the strict policy.
+STRICT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+QUIET_PATHS = {"/metrics", "/live", "/ready", "/health"}
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+                break
+        request_id = request_id or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        path = scope.get("path", "")
+        docs = path.startswith(("/docs", "/redoc"))
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.extend(SECURITY_HEADERS)
+                if not docs:
+                    headers.append(STRICT_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = status_holder["status"]
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            if status >= 500:
+                self.metrics.errors.labels(template).inc()
+            if path not in QUIET_PATHS:
+                log.info("request", method=method, route=template, status=status,
+                         ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,1 @@
+"""Platform routes (health, models, admin); app routes live in each app's router.py."""

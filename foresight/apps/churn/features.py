@@ -1,0 +1,88 @@
+"""Pure data → features for churn: split a customer table into ids, features and target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from foresight.platform.errors import InvalidInput
+
+TRUE_LABELS = ("yes", "true", "1", "y", "churn", "churned")
+
+
+@dataclass
+class CustomerTable:
+    ids: pd.Series
+    features: pd.DataFrame
+    target: np.ndarray | None  # 1 = churned; None when the file has no target column
+
+
+def infer_positive_label(values: pd.Series) -> str:
+    """The label meaning 'churned' in a two-valued target column."""
+    labels = sorted({str(v).strip() for v in values.dropna().unique()})
+    if len(labels) != 2:
+        raise InvalidInput(
+            f"the target column must have exactly two values; found {len(labels)}: "
+            + ", ".join(labels[:10]),
+            details=[{"field": "target", "message": "expected two classes, e.g. Yes/No or 1/0"}],
+        )
+    for label in labels:
+        if label.lower() in TRUE_LABELS:
+            return label
+    raise InvalidInput(
+        f"cannot tell which of {labels} means 'churned'; pass --positive LABEL",
+        details=[{"field": "target", "message": "ambiguous positive label"}],
+    )
+
+
+def split_table(frame: pd.DataFrame, *, id_column: str, target_column: str | None,
+                positive_label: str | None = None) -> tuple[CustomerTable, str | None]:
+    """Check the id and target columns and split the frame; returns the positive label used."""
+    if frame.empty:
+        raise InvalidInput("the file has no rows")
+    missing = [c for c in (id_column, target_column) if c and c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"column(s) not in the file: {', '.join(missing)}; the file has: "
+            + ", ".join(map(str, frame.columns)),
+            details=[{"field": c, "message": "column not found"} for c in missing],
+        )
+    ids = frame[id_column].astype(str).str.strip()
+    if ids.eq("").any() or frame[id_column].isna().any():
+        rows = np.flatnonzero(ids.eq("").to_numpy() | frame[id_column].isna().to_numpy())[:10]
+        raise InvalidInput(f"empty {id_column} in row(s) {', '.join(str(r + 2) for r in rows)}")
+    dupes = ids[ids.duplicated()].unique()
+    if len(dupes):
+        raise InvalidInput(f"duplicate {id_column}: {', '.join(dupes[:10])}")
+    target = None
+    if target_column:
+        col = frame[target_column]
+        if col.isna().any():
+            rows = np.flatnonzero(col.isna().to_numpy())[:10]
+            raise InvalidInput(
+                f"target {target_column} is empty in row(s) {', '.join(str(r + 2) for r in rows)}"
+            )
+        positive_label = positive_label or infer_positive_label(col)
+        target = (col.astype(str).str.strip() == positive_label).to_numpy(dtype=np.int64)
+    features = frame.drop(columns=[c for c in (id_column, target_column) if c])
+    if features.shape[1] == 0:
+        raise InvalidInput("the file has no feature columns besides the id and target")
+    return CustomerTable(ids=ids, features=features.reset_index(drop=True), target=target), positive_label
+
+
+def read_csv(source: object) -> pd.DataFrame:
+    """Read a CSV (path or file object); a malformed or empty file is an InvalidInput."""
+    try:
+        frame = pd.read_csv(source, skipinitialspace=True)  # type: ignore[call-overload]
+    except pd.errors.EmptyDataError:
+        raise InvalidInput("the CSV file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"the CSV file cannot be parsed: {exc}") from None
+    if frame.empty:
+        raise InvalidInput("the CSV file has a header but no rows")
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
+    if unnamed:
+        raise InvalidInput("the CSV header has empty column names; name every column")
+    return frame

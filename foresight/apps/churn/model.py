@@ -1,0 +1,160 @@
+"""Churn training spec (LightGBM vs logistic baseline), risk tiers and fallbacks."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from foresight.platform.errors import InvalidInput
+from foresight.platform.registry import ModelVersion
+from foresight.platform.tabular import training as tt
+from foresight.platform.tabular.models import BinaryModel, RuleModel, fit_rule_model
+from foresight.platform.tabular.signature import Signature
+from foresight.platform.training import Described, Fitted, TrainingContext
+
+MODEL_NAME = "churn"
+MIN_ROWS, MIN_PER_CLASS = 50, 10
+
+# Risk tiers on the calibrated probability; ≥ HIGH triggers the retention alert.
+TIER_MEDIUM, TIER_HIGH = 0.3, 0.6
+TIERS = ("low", "medium", "high")
+
+
+def risk_tier(p: float) -> str:
+    return "high" if p >= TIER_HIGH else "medium" if p >= TIER_MEDIUM else "low"
+
+
+def risk_tiers(p: np.ndarray) -> np.ndarray:
+    return np.where(p >= TIER_HIGH, "high", np.where(p >= TIER_MEDIUM, "medium", "low"))
+
+
+def confidence_level(p: float) -> str:
+    """How far from a coin flip the prediction is (the seed's ``confidence_level``)."""
+    distance = abs(p - 0.5)
+    return "high" if distance >= 0.3 else "medium" if distance >= 0.15 else "low"
+
+
+@dataclass
+class ChurnData:
+    features: pd.DataFrame
+    target: np.ndarray
+
+
+@dataclass
+class ChurnDataset:
+    signature: Signature
+    matrix: np.ndarray
+    target: np.ndarray
+    split: tt.Split
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    holdout_frame: pd.DataFrame
+
+    @property
+    def train_x(self) -> np.ndarray:
+        return self.matrix[self.split.train]
+
+    @property
+    def train_y(self) -> np.ndarray:
+        return self.target[self.split.train]
+
+
+class ChurnTrainingSpec:
+    """Trains on whatever customer table was imported (Telco or the user's own)."""
+
+    model_name = MODEL_NAME
+    gate_metric = "roc_auc"
+    higher_is_better = True
+    gate_tolerance = 0.005
+
+    def __init__(self, load: Any) -> None:
+        self._load = load  # () -> (features frame, target array)
+
+    def validate(self, ctx: TrainingContext) -> ChurnData:
+        features, target = self._load()
+        if target is None:
+            raise InvalidInput("the imported customer table has no target column to learn from")
+        if len(target) < MIN_ROWS:
+            raise InvalidInput(f"need at least {MIN_ROWS} customers to train; have {len(target)}")
+        counts = np.bincount(target, minlength=2)
+        if counts.min() < MIN_PER_CLASS:
+            raise InvalidInput(
+                f"need at least {MIN_PER_CLASS} churned and {MIN_PER_CLASS} retained customers; "
+                f"have {counts[1]} and {counts[0]}")
+        return ChurnData(features, target)
+
+    def features(self, data: ChurnData, ctx: TrainingContext) -> ChurnDataset:
+        signature = Signature.infer(data.features)
+        if not signature.columns:
+            raise InvalidInput("no usable feature columns (all constant or identifier-like)")
+        matrix, _ = signature.encode_frame(data.features)
+        split = tt.holdout_split(data.target, seed=ctx.seed)
+        return ChurnDataset(
+            signature=signature, matrix=matrix, target=data.target, split=split,
+            folds=tt.folds(data.target[split.train], seed=ctx.seed),
+            holdout_frame=data.features.iloc[split.holdout].reset_index(drop=True),
+        )
+
+    def tune(self, ds: ChurnDataset, ctx: TrainingContext) -> dict[str, Any]:
+        lr_auc, lr_params = tt.cv_logistic(ds.signature, ds.train_x, ds.train_y, ds.folds)
+        ctx.progress("tune", 0.05, f"logistic baseline CV ROC-AUC {lr_auc:.4f}")
+
+        def on_trial(n: int, best: float, seconds: float) -> None:
+            ctx.progress("tune", min(0.99, seconds / max(ctx.tuning_seconds, 1e-9)),
+                         f"trial {n + 1}: best LightGBM CV ROC-AUC {best:.4f}")
+
+        lgbm = tt.tune_lightgbm(ds.signature, ds.train_x, ds.train_y, ds.folds,
+                                seconds=ctx.tuning_seconds, max_trials=ctx.tuning_trials,
+                                seed=ctx.seed, on_trial=on_trial)
+        return {"logistic": (lr_auc, lr_params), "lightgbm": lgbm}
+
+    def fit(self, ds: ChurnDataset, tuned: dict[str, Any], ctx: TrainingContext) -> Fitted:
+        lr_auc, lr_params = tuned["logistic"]
+        lgbm: tt.TunedLightGBM = tuned["lightgbm"]
+        cv = {"cv_roc_auc_lightgbm": lgbm.cv_auc, "cv_roc_auc_logistic": lr_auc,
+              "tuning_trials": lgbm.trials}
+        model: BinaryModel
+        if lgbm.cv_auc >= lr_auc:
+            model = tt.fit_lightgbm(ds.signature, ds.train_x, ds.train_y, lgbm, seed=ctx.seed)
+            cv["cv_roc_auc"] = lgbm.cv_auc
+        else:
+            model = tt.fit_logistic(ds.signature, ds.train_x, ds.train_y, c=lr_params["C"])
+            cv["cv_roc_auc"] = lr_auc
+        return Fitted(model=model, algorithm=model.algorithm, params=model.params, metrics=cv)
+
+    def evaluate(self, fitted: Fitted, ds: ChurnDataset, ctx: TrainingContext) -> dict[str, Any]:
+        holdout = tt.evaluate(fitted.model, ds.matrix[ds.split.holdout], ds.target[ds.split.holdout])
+        return {**fitted.metrics, **holdout, "train_rows": len(ds.split.train),
+                "holdout_rows": len(ds.split.holdout)}
+
+    def describe(self, fitted: Fitted, ds: ChurnDataset) -> Described:
+        rule = fit_rule_model(ds.signature, ds.train_x, ds.train_y)
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(np.nan_to_num(ds.matrix, nan=-1e300)).tobytes())
+        digest.update(ds.target.tobytes())
+        return Described(signature=ds.signature.to_dict(), fallback=rule.to_dict(),
+                         data_fingerprint=digest.hexdigest())
+
+    def score(self, model: BinaryModel, ds: ChurnDataset) -> float | None:
+        """ROC-AUC of any churn model on this holdout, if its signature can read it."""
+        try:
+            matrix, errors = model.signature.encode_frame(ds.holdout_frame)
+        except ValueError:
+            return None
+        y = ds.target[ds.split.holdout]
+        if errors:
+            bad = {e.row for e in errors}
+            keep = np.array([i not in bad for i in range(len(y))])
+            if keep.sum() < 0.9 * len(y):
+                return None
+            matrix, y = matrix[keep], y[keep]
+        return float(roc_auc_score(y, model.predict_proba(matrix)))
+
+
+def rule_from_version(mv: ModelVersion) -> RuleModel:
+    """The rule baseline stored (as JSON) in the registry row."""
+    return RuleModel.from_dict(Signature.from_dict(mv.signature), mv.fallback)

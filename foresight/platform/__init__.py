@@ -1,0 +1,1 @@
+"""The platform core every app stands on. It never imports an app."""

@@ -1,0 +1,56 @@
+"""Failures a caller can act on. The API layer maps each to one HTTP status, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ForesightError(Exception):
+    """Base class; ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(ForesightError):
+    """The request or file does not match what is expected; ``details`` names the fields."""
+
+    status = 422
+
+
+class NotFound(ForesightError):
+    status = 404
+
+
+class ModelNotFound(NotFound):
+    """No model (or no such version) is registered under that name."""
+
+
+class JobNotFound(NotFound):
+    pass
+
+
+class Conflict(ForesightError):
+    status = 409
+
+
+class GateFailed(ForesightError):
+    """A candidate did worse than production on the same holdout."""
+
+    status = 409
+
+
+class NoModelAvailable(ForesightError):
+    """Nothing can answer: no model is trained and no fallback exists."""
+
+    status = 503
+
+
+class ArtifactCorrupted(ForesightError):
+    """The stored model file is missing or does not match its checksum."""
+
+    status = 500

@@ -1,0 +1,42 @@
+"""Prometheus metrics. One registry per process-level ``Metrics`` (tests make their own)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE  # noqa: N811
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "Metrics"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("foresight_http_requests_total", "HTTP requests",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("foresight_http_request_duration_seconds", "HTTP latency",
+                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.errors = Counter("foresight_http_errors_total", "HTTP 5xx answers",
+                              ["route"], registry=r)
+        self.predictions = Counter("foresight_predictions_total", "Predictions served",
+                                   ["model", "version", "fallback"], registry=r)
+        self.fallbacks = Counter("foresight_fallbacks_total", "Answers from a fallback",
+                                 ["model", "level"], registry=r)
+        self.cache = Counter("foresight_cache_lookups_total", "Cache lookups",
+                             ["namespace", "result"], registry=r)
+        self.jobs = Counter("foresight_jobs_total", "Jobs finished", ["app", "kind", "status"],
+                            registry=r)
+        self.rate_limited = Counter("foresight_rate_limited_total", "Requests answered 429",
+                                    registry=r)
+        self.webhooks = Counter("foresight_webhook_deliveries_total", "Webhook deliveries",
+                                ["status"], registry=r)
+        self.high_risk = Gauge("foresight_churn_high_risk_customers",
+                               "Customers whose latest churn prediction is high risk", registry=r)
+
+    def on_cache_lookup(self, namespace: str, level: str) -> None:
+        self.cache.labels(namespace, "miss" if level == "miss" else "hit").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
