@@ -21,11 +21,15 @@ from foresight.platform.errors import ForesightError
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 
-app = typer.Typer(help="Foresight: train, serve and watch the predictions your business runs on.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Foresight: train, serve and watch the predictions your business runs on.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 keys_cli = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
-models_cli = typer.Typer(help="The model registry: list, show, promote, rollback.",
-                         no_args_is_help=True)
+models_cli = typer.Typer(
+    help="The model registry: list, show, promote, rollback.", no_args_is_help=True
+)
 webhooks_cli = typer.Typer(help="Outgoing webhooks (e.g. churn.high_risk).", no_args_is_help=True)
 app.add_typer(keys_cli, name="keys")
 app.add_typer(models_cli, name="models")
@@ -55,8 +59,10 @@ def run_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ForesightError as exc:
-        fail(exc.message + (f"\n{exc.details}" if exc.details and not isinstance(exc.details, list)
-                            else ""))
+        fail(
+            exc.message
+            + (f"\n{exc.details}" if exc.details and not isinstance(exc.details, list) else "")
+        )
 
 
 class StepProgress:
@@ -69,13 +75,19 @@ class StepProgress:
     def __call__(self, step: str, fraction: float, message: str) -> None:
         if step not in self.tasks:
             self.tasks[step] = self.progress.add_task(step, total=1.0)
-        self.progress.update(self.tasks[step], completed=fraction,
-                             description=f"{step:<9} {message}")
+        self.progress.update(
+            self.tasks[step], completed=fraction, description=f"{step:<9} {message}"
+        )
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 @app.command()
@@ -86,15 +98,23 @@ def init() -> None:
 
 
 @app.command("import")
-def import_data(app_name: str = typer.Argument(..., metavar="APP"),
-                file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-                target: str | None = typer.Option(None, help="Column to learn (e.g. churn)."),
-                id_column: str | None = typer.Option(None, "--id", help="Column with the entity id."),
-                positive: str | None = typer.Option(None, help="Target value meaning 'yes'.")) -> None:
+def import_data(
+    app_name: str = typer.Argument(..., metavar="APP"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    target: str | None = typer.Option(None, help="Column to learn (e.g. churn)."),
+    id_column: str | None = typer.Option(None, "--id", help="Column with the entity id."),
+    positive: str | None = typer.Option(None, help="Target value meaning 'yes'."),
+) -> None:
     """Load your own CSV into an app (replaces that app's data, all rows or none)."""
     spec = run_or_fail(get_app, app_name)
-    result = run_or_fail(spec.import_file, get_platform(), file, target=target,
-                         id_column=id_column, positive=positive)
+    result = run_or_fail(
+        spec.import_file,
+        get_platform(),
+        file,
+        target=target,
+        id_column=id_column,
+        positive=positive,
+    )
     console.print(f"[green]✓[/] {result.message}")
 
 
@@ -110,35 +130,45 @@ def train(app_name: str = typer.Argument(..., metavar="APP")) -> None:
 def print_outcome(outcome: Any) -> None:
     m = outcome.version.metrics
     verdict = "[green]promoted[/]" if outcome.promoted else "[yellow]not promoted[/]"
-    console.print(f"{outcome.version.label} ({outcome.version.algorithm}) {verdict}: "
-                  f"{outcome.gate.reason}; {outcome.wall_seconds:.1f} s")
+    console.print(
+        f"{outcome.version.label} ({outcome.version.algorithm}) {verdict}: "
+        f"{outcome.gate.reason}; {outcome.wall_seconds:.1f} s"
+    )
     shown = {k: v for k, v in m.items() if isinstance(v, float)}
     console.print("  " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
 
 
 @app.command()
-def predict(app_name: str = typer.Argument(..., metavar="APP"),
-            file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-            out: Path = typer.Option(Path("predictions.csv"), help="Where to write the results.")) -> None:
+def predict(
+    app_name: str = typer.Argument(..., metavar="APP"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    out: Path = typer.Option(Path("predictions.csv"), help="Where to write the results."),
+) -> None:
     """Score a CSV file with APP's production model, with a progress bar."""
     spec = run_or_fail(get_app, app_name)
     if spec.predict_file is None:
         fail(f"{app_name} has no file scoring")
     with progress_bar() as bar:
         task = bar.add_task(f"scoring {file.name}", total=1.0)
-        summary = run_or_fail(spec.predict_file, get_platform(), file, out,
-                              lambda f: bar.update(task, completed=f))
-    console.print(f"[green]✓[/] {summary['scored']} rows scored → {summary['out']} "
-                  f"({summary['model_version']})")
+        summary = run_or_fail(
+            spec.predict_file, get_platform(), file, out, lambda f: bar.update(task, completed=f)
+        )
+    console.print(
+        f"[green]✓[/] {summary['scored']} rows scored → {summary['out']} "
+        f"({summary['model_version']})"
+    )
     if summary["rejected"]:
-        console.print(f"[yellow]{summary['rejected']} rows rejected[/]; reasons in "
-                      f"{summary['errors_file']}")
+        console.print(
+            f"[yellow]{summary['rejected']} rows rejected[/]; reasons in {summary['errors_file']}"
+        )
 
 
 # ---- keys --------------------------------------------------------------------------------
 @keys_cli.command("create")
-def keys_create(role: str = typer.Option(..., help="admin, analyst or service"),
-                name: str = typer.Option("cli", help="Who or what uses the key.")) -> None:
+def keys_create(
+    role: str = typer.Option(..., help="admin, analyst or service"),
+    name: str = typer.Option("cli", help="Who or what uses the key."),
+) -> None:
     """Create an API key; it is printed once."""
     plain, principal = run_or_fail(get_platform().keys.create, name=name, role=role)
     get_platform().audit(actor="cli", action="key.create", target=name, details={"role": role})
@@ -149,9 +179,15 @@ def keys_create(role: str = typer.Option(..., help="admin, analyst or service"),
 def keys_list() -> None:
     """List keys (never the keys themselves)."""
     table = Table("id", "name", "role", "prefix", "created", "revoked")
-    for k in get_platform().keys.list():
-        table.add_row(str(k["id"]), k["name"], k["role"], k["prefix"], k["created_at"][:19],
-                      "yes" if k["revoked"] else "")
+    for k in get_platform().keys.summaries():
+        table.add_row(
+            str(k["id"]),
+            k["name"],
+            k["role"],
+            k["prefix"],
+            k["created_at"][:19],
+            "yes" if k["revoked"] else "",
+        )
     console.print(table)
 
 
@@ -166,12 +202,20 @@ def keys_revoke(key_id: int) -> None:
 @models_cli.command("list")
 def models_list(name: str | None = typer.Argument(None)) -> None:
     """Every model version with its stage and headline metric."""
-    table = Table("model", "version", "stage", "algorithm", "holdout ROC-AUC", "CV ROC-AUC", "created")
+    table = Table(
+        "model", "version", "stage", "algorithm", "holdout ROC-AUC", "CV ROC-AUC", "created"
+    )
     for mv in get_platform().registry.versions(name):
         m = mv.metrics
-        table.add_row(mv.name, str(mv.version), mv.stage, mv.algorithm,
-                      f"{m.get('roc_auc', float('nan')):.4f}", f"{m.get('cv_roc_auc', float('nan')):.4f}",
-                      mv.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            mv.name,
+            str(mv.version),
+            mv.stage,
+            mv.algorithm,
+            f"{m.get('roc_auc', float('nan')):.4f}",
+            f"{m.get('cv_roc_auc', float('nan')):.4f}",
+            mv.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
@@ -182,8 +226,10 @@ def models_show(name: str, version: int | None = typer.Option(None)) -> None:
     mv = run_or_fail(reg.get, name, version) if version else reg.production(name)
     if mv is None:
         fail(f"{name} has no production model; see `foresight models list`")
-    console.print(f"[bold]{mv.label}[/] stage={mv.stage} algorithm={mv.algorithm} "
-                  f"fingerprint={mv.data_fingerprint[:12]} run={mv.run_id}")
+    console.print(
+        f"[bold]{mv.label}[/] stage={mv.stage} algorithm={mv.algorithm} "
+        f"fingerprint={mv.data_fingerprint[:12]} run={mv.run_id}"
+    )
     table = Table("metric", "value")
     for k, v in mv.metrics.items():
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
@@ -213,13 +259,15 @@ def models_rollback(name: str) -> None:
 def webhooks_add(url: str, event: list[str] = typer.Option(["churn.high_risk"], "--event")) -> None:
     """Subscribe URL to events; prints the signing secret once."""
     hook = run_or_fail(get_platform().notifier.add, url, event)
-    console.print(f"webhook {hook['id']} → {url} for {', '.join(event)}; secret [bold]{hook['secret']}[/]")
+    console.print(
+        f"webhook {hook['id']} → {url} for {', '.join(event)}; secret [bold]{hook['secret']}[/]"
+    )
 
 
 @webhooks_cli.command("list")
 def webhooks_list() -> None:
     """Subscribed webhooks and recent failed deliveries."""
-    for h in get_platform().notifier.list():
+    for h in get_platform().notifier.subscriptions():
         console.print(f"{h['id']}: {h['url']} {h['events']} {'active' if h['active'] else 'off'}")
     for d in get_platform().notifier.deliveries("dead", limit=10):
         console.print(f"[red]dead[/] delivery {d['id']} {d['event']}: {d['last_error']}")
@@ -227,36 +275,65 @@ def webhooks_list() -> None:
 
 # ---- running -----------------------------------------------------------------------------
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: int = typer.Option(1, help="Worker processes.")) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
     get_platform()  # migrate once before workers start
-    uvicorn.run("foresight.api.main:app_factory", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False)
+    uvicorn.run(
+        "foresight.api.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def dashboard_command(port: int, api_url: str, api_key: str | None) -> list[str]:
     script = Path(__file__).parent / "dashboard" / "app.py"
-    return [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 @app.command()
-def dashboard(port: int = 8501, api_url: str = typer.Option(None, help="Default: settings.api_url"),
-              api_key: str = typer.Option(None, envvar="FORESIGHT_API_KEY")) -> None:
+def dashboard(
+    port: int = 8501,
+    api_url: str = typer.Option(None, help="Default: settings.api_url"),
+    api_key: str = typer.Option(None, envvar="FORESIGHT_API_KEY"),
+) -> None:
     """Run the Streamlit dashboard (it talks to the API only)."""
     env = {**os.environ, "FORESIGHT_API_URL": api_url or Settings().api_url}
     if api_key:
         env["FORESIGHT_API_KEY"] = api_key
-    raise typer.Exit(subprocess.call(dashboard_command(port, env["FORESIGHT_API_URL"], api_key), env=env))
+    raise typer.Exit(
+        subprocess.call(dashboard_command(port, env["FORESIGHT_API_URL"], api_key), env=env)
+    )
 
 
 @app.command()
-def demo(port: int = 8000, dashboard_port: int = 8501,
-         serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start API and dashboard."),
-         retrain: bool = typer.Option(False, help="Train again even if a model exists.")) -> None:
+def demo(
+    port: int = 8000,
+    dashboard_port: int = 8501,
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start API and dashboard."),
+    retrain: bool = typer.Option(False, help="Train again even if a model exists."),
+) -> None:
     """Load the demo data, train every app, then serve the API and the dashboard."""
     started = time.perf_counter()
     platform = get_platform()
@@ -279,15 +356,27 @@ def demo(port: int = 8000, dashboard_port: int = 8501,
     console.print(f"  API        http://127.0.0.1:{port}   (OpenAPI: http://127.0.0.1:{port}/docs)")
     console.print(f"  dashboard  http://127.0.0.1:{dashboard_port}")
     console.print(f"  admin key  [bold]{admin_key}[/]")
-    console.print(f"  try: curl -s -H 'X-API-Key: {admin_key}' -H 'Content-Type: application/json' "
-                  f"-d '{{\"customer_id\": \"C00003\"}}' http://127.0.0.1:{port}/api/v1/churn/predict")
+    console.print(
+        f"  try: curl -s -H 'X-API-Key: {admin_key}' -H 'Content-Type: application/json' "
+        f'-d \'{{"customer_id": "C00003"}}\' http://127.0.0.1:{port}/api/v1/churn/predict'
+    )
     if not serve_after:
         return
     platform.close()
-    env = {**os.environ, "FORESIGHT_API_URL": f"http://127.0.0.1:{port}", "FORESIGHT_API_KEY": dash_key}
-    api = subprocess.Popen([sys.executable, "-m", "foresight", "serve", "--port", str(port)], env=env)
-    dash = subprocess.Popen(dashboard_command(dashboard_port, env["FORESIGHT_API_URL"], dash_key),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "FORESIGHT_API_URL": f"http://127.0.0.1:{port}",
+        "FORESIGHT_API_KEY": dash_key,
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "foresight", "serve", "--port", str(port)], env=env
+    )
+    dash = subprocess.Popen(
+        dashboard_command(dashboard_port, env["FORESIGHT_API_URL"], dash_key),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     console.print("serving; Ctrl-C stops both")
     try:
         while api.poll() is None and dash.poll() is None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from foresight import __version__
+from foresight.api.deps import SECURITY_SCHEMES
 from foresight.api.errors import install_error_handlers
 from foresight.api.middleware import ObservabilityMiddleware
 from foresight.api.routes import admin, models, system
@@ -22,8 +25,13 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for spec in apps:
+            platform.server.warm(spec.name)
             if spec.on_start:
                 spec.on_start(platform)
+        # Start-up objects (models, routes, modules) never die: keep them out of the
+        # collector's generations so a full collection does not stall a request.
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(
@@ -34,10 +42,32 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     install_error_handlers(app)
-    app.include_router(system.router)
+    # Apps first: routes match in order, and prediction routes are the hot path.
+    for spec in apps:
+        app.include_router(spec.router(platform))  # each app router carries /api/v1/<app>
     app.include_router(models.router)
     app.include_router(admin.router)
-    for spec in apps:
-        app.include_router(spec.router(platform), prefix=f"/api/v1/{spec.name}")
+    app.include_router(system.router)
     app.add_middleware(ObservabilityMiddleware, metrics=platform.metrics)
+    openapi_security(app)
     return app
+
+
+def openapi_security(app: FastAPI) -> None:
+    """Mark every ``/api/v1`` operation as needing an API key in the OpenAPI document."""
+    from fastapi.openapi.utils import get_openapi
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            for path, operations in schema["paths"].items():
+                if path.startswith("/api/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]

@@ -68,11 +68,13 @@ class ObservabilityMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             status = status_holder["status"]
             method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
-            if status >= 500:
-                self.metrics.errors.labels(template).inc()
+            self.metrics.observe_request(method, template, status, elapsed)
             if path not in QUIET_PATHS:
-                log.info("request", method=method, route=template, status=status,
-                         ms=round(elapsed * 1000, 2))
+                log.info(
+                    "request",
+                    method=method,
+                    route=template,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
             structlog.contextvars.unbind_contextvars("request_id")

@@ -37,6 +37,6 @@ class LocalArtifactStore:
             raise ArtifactCorrupted(f"artifact {relative} does not match its checksum")
         try:
             # Only files this instance wrote and checksummed are unpickled.
-            return pickle.loads(data)  # noqa: S301
+            return pickle.loads(data)
         except Exception as exc:
             raise ArtifactCorrupted(f"artifact {relative} cannot be unpickled: {exc}") from exc

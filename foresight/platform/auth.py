@@ -87,11 +87,16 @@ class KeyStore:
             row.revoked_at = utcnow()
         self._cache.clear()
 
-    def list(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
             return [
-                {"id": r.id, "name": r.name, "role": r.role, "prefix": r.prefix,
-                 "created_at": r.created_at.isoformat(),
-                 "revoked": r.revoked_at is not None}
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "role": r.role,
+                    "prefix": r.prefix,
+                    "created_at": r.created_at.isoformat(),
+                    "revoked": r.revoked_at is not None,
+                }
                 for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))
             ]

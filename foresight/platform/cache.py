@@ -6,6 +6,7 @@ promotion makes old entries unreachable without a purge.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -70,8 +71,14 @@ class RedisCache:
 class TieredCache:
     """L1 in front of an optional L2; an L2 hit refills L1 for at most ``l1_ttl`` seconds."""
 
-    def __init__(self, l1: MemoryCache, l2: Cache | None = None, *, l1_ttl: float = 5.0,
-                 on_lookup: Any = None) -> None:
+    def __init__(
+        self,
+        l1: MemoryCache,
+        l2: Cache | None = None,
+        *,
+        l1_ttl: float = 5.0,
+        on_lookup: Any = None,
+    ) -> None:
         self.l1, self.l2, self.l1_ttl = l1, l2, l1_ttl
         # on_lookup(namespace, level): 'l1', 'l2' or 'miss' — feeds the hit-rate metric.
         self.on_lookup = on_lookup or (lambda ns, level: None)
@@ -97,10 +104,8 @@ class TieredCache:
     def set(self, key: str, value: Any, ttl: float) -> None:
         self.l1.set(key, value, min(ttl, self.l1_ttl) if self.l2 is not None else ttl)
         if self.l2 is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.l2.set(key, value, ttl)
-            except Exception:
-                pass
 
     def delete_prefix(self, prefix: str) -> int:
         count = self.l1.delete_prefix(prefix)

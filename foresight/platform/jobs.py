@@ -50,8 +50,21 @@ class Job:
 
     @classmethod
     def of(cls, r: JobRow) -> Job:
-        return cls(r.id, r.app, r.kind, r.status, r.total, r.done, r.failed, r.params,
-                   r.summary, r.error, r.created_at, r.started_at, r.finished_at)
+        return cls(
+            r.id,
+            r.app,
+            r.kind,
+            r.status,
+            r.total,
+            r.done,
+            r.failed,
+            r.params,
+            r.summary,
+            r.error,
+            r.created_at,
+            r.started_at,
+            r.finished_at,
+        )
 
 
 def pack(records: Iterable[dict[str, Any]]) -> bytes:
@@ -82,20 +95,32 @@ JobFn = Callable[[JobContext], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
 class JobQueue:
-    def __init__(self, db: Database, *, workers: int = 2,
-                 on_finish: Callable[[Job], None] | None = None) -> None:
+    def __init__(
+        self, db: Database, *, workers: int = 2, on_finish: Callable[[Job], None] | None = None
+    ) -> None:
         self.db = db
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self.on_finish = on_finish or (lambda job: None)
 
-    def submit(self, *, app: str, kind: str, fn: JobFn, params: dict[str, Any] | None = None,
-               records: list[dict[str, Any]] | None = None, total: int = 0) -> tuple[Job, Future[None]]:
+    def submit(
+        self,
+        *,
+        app: str,
+        kind: str,
+        fn: JobFn,
+        params: dict[str, Any] | None = None,
+        records: list[dict[str, Any]] | None = None,
+        total: int = 0,
+    ) -> tuple[Job, Future[None]]:
         """Store a queued job (with its input) and start it in the pool."""
         job_id = str(uuid.uuid4())
         params = params or {}
         with self.db.session() as s:
-            s.add(JobRow(id=job_id, app=app, kind=kind, params=params,
-                         total=total or len(records or [])))
+            s.add(
+                JobRow(
+                    id=job_id, app=app, kind=kind, params=params, total=total or len(records or [])
+                )
+            )
             s.flush()  # the job row must exist before its blob (foreign key)
             if records is not None:
                 s.add(JobBlobRow(job_id=job_id, name="input", data=pack(records)))
@@ -144,7 +169,7 @@ class JobQueue:
             blob = s.get(JobBlobRow, (job_id, name))
             return unpack(blob.data) if blob else []
 
-    def list(self, app: str | None = None, limit: int = 50) -> list[Job]:
+    def recent(self, app: str | None = None, limit: int = 50) -> list[Job]:
         with self.db.session() as s:
             q = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
             if app:

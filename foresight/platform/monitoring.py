@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE  # noqa: N811
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "Metrics"]
 
@@ -14,26 +16,65 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("foresight_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("foresight_http_request_duration_seconds", "HTTP latency",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.errors = Counter("foresight_http_errors_total", "HTTP 5xx answers",
-                              ["route"], registry=r)
-        self.predictions = Counter("foresight_predictions_total", "Predictions served",
-                                   ["model", "version", "fallback"], registry=r)
-        self.fallbacks = Counter("foresight_fallbacks_total", "Answers from a fallback",
-                                 ["model", "level"], registry=r)
-        self.cache = Counter("foresight_cache_lookups_total", "Cache lookups",
-                             ["namespace", "result"], registry=r)
-        self.jobs = Counter("foresight_jobs_total", "Jobs finished", ["app", "kind", "status"],
-                            registry=r)
-        self.rate_limited = Counter("foresight_rate_limited_total", "Requests answered 429",
-                                    registry=r)
-        self.webhooks = Counter("foresight_webhook_deliveries_total", "Webhook deliveries",
-                                ["status"], registry=r)
-        self.high_risk = Gauge("foresight_churn_high_risk_customers",
-                               "Customers whose latest churn prediction is high risk", registry=r)
+        self.requests = Counter(
+            "foresight_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "foresight_http_request_duration_seconds",
+            "HTTP latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "foresight_http_errors_total", "HTTP 5xx answers", ["route"], registry=r
+        )
+        self.predictions = Counter(
+            "foresight_predictions_total",
+            "Predictions served",
+            ["model", "version", "fallback"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "foresight_fallbacks_total", "Answers from a fallback", ["model", "level"], registry=r
+        )
+        self.cache = Counter(
+            "foresight_cache_lookups_total", "Cache lookups", ["namespace", "result"], registry=r
+        )
+        self.jobs = Counter(
+            "foresight_jobs_total", "Jobs finished", ["app", "kind", "status"], registry=r
+        )
+        self.rate_limited = Counter(
+            "foresight_rate_limited_total", "Requests answered 429", registry=r
+        )
+        self.webhooks = Counter(
+            "foresight_webhook_deliveries_total", "Webhook deliveries", ["status"], registry=r
+        )
+        self.high_risk = Gauge(
+            "foresight_churn_high_risk_customers",
+            "Customers whose latest churn prediction is high risk",
+            registry=r,
+        )
+
+        # Resolving a labelled child costs ~10 µs; the hot path reuses them.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """The labelled child of ``metric``, created once."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.child(self.requests, method, route, str(status)).inc()
+        self.child(self.latency, method, route).observe(seconds)
+        if status >= 500:
+            self.child(self.errors, route).inc()
 
     def on_cache_lookup(self, namespace: str, level: str) -> None:
         self.cache.labels(namespace, "miss" if level == "miss" else "hit").inc()

@@ -50,9 +50,16 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance: floa
 class Notifier:
     """Stores each delivery, then sends it in the background (``wait()`` joins, for tests)."""
 
-    def __init__(self, db: Database, *, client: httpx.Client | None = None, max_attempts: int = 5,
-                 backoff_seconds: float = 1.0, on_result: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        client: httpx.Client | None = None,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        on_result: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.db = db
         self.client = client or httpx.Client(timeout=5.0)
         self.max_attempts = max_attempts
@@ -83,28 +90,45 @@ class Notifier:
                 raise NotFound(f"no webhook with id {webhook_id}")
             row.active = False
 
-    def list(self) -> list[dict[str, Any]]:
+    def subscriptions(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
-            return [{"id": r.id, "url": r.url, "events": r.events, "active": r.active}
-                    for r in s.scalars(select(WebhookRow).order_by(WebhookRow.id))]
+            return [
+                {"id": r.id, "url": r.url, "events": r.events, "active": r.active}
+                for r in s.scalars(select(WebhookRow).order_by(WebhookRow.id))
+            ]
 
     def deliveries(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         with self.db.session() as s:
             q = select(WebhookDeliveryRow).order_by(WebhookDeliveryRow.id.desc()).limit(limit)
             if status:
                 q = q.where(WebhookDeliveryRow.status == status)
-            return [{"id": r.id, "webhook_id": r.webhook_id, "event": r.event,
-                     "status": r.status, "attempts": r.attempts, "last_error": r.last_error,
-                     "response_status": r.response_status, "payload": r.payload,
-                     "created_at": r.created_at.isoformat()} for r in s.scalars(q)]
+            return [
+                {
+                    "id": r.id,
+                    "webhook_id": r.webhook_id,
+                    "event": r.event,
+                    "status": r.status,
+                    "attempts": r.attempts,
+                    "last_error": r.last_error,
+                    "response_status": r.response_status,
+                    "payload": r.payload,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in s.scalars(q)
+            ]
 
     # ---- sending ----------------------------------------------------------------------
     def publish(self, event: str, payload: dict[str, Any]) -> list[int]:
         """Queue ``event`` for every active webhook subscribed to it; returns delivery ids."""
         with self.db.session() as s:
-            hooks = [h for h in s.scalars(select(WebhookRow).where(WebhookRow.active.is_(True)))
-                     if event in h.events or "*" in h.events]
-            rows = [WebhookDeliveryRow(webhook_id=h.id, event=event, payload=payload) for h in hooks]
+            hooks = [
+                h
+                for h in s.scalars(select(WebhookRow).where(WebhookRow.active.is_(True)))
+                if event in h.events or "*" in h.events
+            ]
+            rows = [
+                WebhookDeliveryRow(webhook_id=h.id, event=event, payload=payload) for h in hooks
+            ]
             s.add_all(rows)
             s.flush()
             ids = [r.id for r in rows]
@@ -134,8 +158,9 @@ class Notifier:
             hook = s.get(WebhookRow, row.webhook_id) if row else None
             if row is None or hook is None:
                 return "missing"
-            body = json.dumps({"event": row.event, "id": row.id, "data": row.payload},
-                              sort_keys=True, default=str).encode()
+            body = json.dumps(
+                {"event": row.event, "id": row.id, "data": row.payload}, sort_keys=True, default=str
+            ).encode()
             url, secret = hook.url, hook.secret
         attempts = 0
         last_error: str | None = None
@@ -146,10 +171,15 @@ class Notifier:
             attempts += 1
             ts = int(time.time())
             try:
-                resp = self.client.post(url, content=body, headers={
-                    "Content-Type": "application/json",
-                    "X-Foresight-Signature": sign(secret, ts, body),
-                    "X-Foresight-Delivery": str(delivery_id)})
+                resp = self.client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Foresight-Signature": sign(secret, ts, body),
+                        "X-Foresight-Delivery": str(delivery_id),
+                    },
+                )
             except httpx.HTTPError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 raise
@@ -159,9 +189,12 @@ class Notifier:
                 raise RuntimeError(last_error)
 
         try:
-            for tried in Retrying(stop=stop_after_attempt(self.max_attempts),
-                                  wait=wait_exponential(multiplier=self.backoff, max=60),
-                                  sleep=self.sleep, reraise=False):
+            for tried in Retrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=wait_exponential(multiplier=self.backoff, max=60),
+                sleep=self.sleep,
+                reraise=False,
+            ):
                 with tried:
                     attempt()
             status, last_error = "delivered", None
@@ -174,7 +207,9 @@ class Notifier:
                 row.response_status, row.finished_at = status_code, utcnow()
         self.on_result(status)
         if status == "dead":
-            log.warning("webhook_dead", delivery_id=delivery_id, attempts=attempts, error=last_error)
+            log.warning(
+                "webhook_dead", delivery_id=delivery_id, attempts=attempts, error=last_error
+            )
         return status
 
     def retry(self, delivery_id: int) -> str:

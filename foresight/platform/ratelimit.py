@@ -1,28 +1,87 @@
-"""Per-key rate limits with the ``limits`` library (memory or Redis storage)."""
+"""Per-key rate limits: sliding-window counters, in-process or on Redis (``limits``).
+
+Both backends use the same algorithm (the current window's count plus the previous
+window's, weighted by how much of it still overlaps) and pass the same contract tests.
+The in-process one is our own: ``limits``' MemoryStorage starts a ``threading.Timer``
+for every ~10 ms of traffic, which measured ~0.3 ms per request on the prediction path.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Callable
 
 from limits import parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+
+class LocalSlidingWindow:
+    """O(1) sliding-window counter per identity, for one process."""
+
+    def __init__(self, amount: int, seconds: int, clock: Callable[[], float] = time.time) -> None:
+        self.amount, self.seconds, self.clock = amount, seconds, clock
+        self._windows: dict[str, tuple[int, int, int]] = {}  # id -> (window, current, previous)
+        self._lock = threading.Lock()
+
+    def hit(self, identity: str) -> tuple[bool, int]:
+        now = self.clock()
+        window = int(now // self.seconds)
+        elapsed = (now % self.seconds) / self.seconds
+        with self._lock:
+            index, current, previous = self._windows.get(identity, (window, 0, 0))
+            if index == window - 1:
+                index, current, previous = window, 0, current
+            elif index < window - 1:
+                index, current, previous = window, 0, 0
+            weighted = previous * (1 - elapsed) + current
+            if weighted + 1 > self.amount:
+                return False, self._retry_after(current, previous, elapsed)
+            self._windows[identity] = (index, current + 1, previous)
+            return True, 0
+
+    def _retry_after(self, current: int, previous: int, elapsed: float) -> int:
+        if current + 1 > self.amount or previous == 0:
+            wait = (1 - elapsed) * self.seconds  # only the next window frees room
+        else:
+            # The previous window's weight must fall until one more request fits.
+            needed = 1 - (self.amount - 1 - current) / previous
+            wait = max(0.0, needed - elapsed) * self.seconds
+        return max(1, math.ceil(wait - 1e-6))  # no extra second from float fuzz
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
 
 
 class RateLimiter:
-    def __init__(self, rate: str, storage_uri: str = "memory://", prefix: str = "foresight") -> None:
+    """``hit(identity) -> (allowed, retry_after_seconds)`` for a ``limits`` rate string."""
+
+    def __init__(
+        self, rate: str, storage_uri: str = "memory://", prefix: str = "foresight"
+    ) -> None:
         self.item = parse(rate)
-        self.storage = storage_from_string(storage_uri)
-        self.limiter = MovingWindowRateLimiter(self.storage)
         self.prefix = prefix
+        self._local: LocalSlidingWindow | None = None
+        if storage_uri.startswith("memory"):
+            self._local = LocalSlidingWindow(self.item.amount, self.item.get_expiry())
+        else:
+            self.storage = storage_from_string(storage_uri)
+            self.limiter = SlidingWindowCounterRateLimiter(self.storage)
 
     def hit(self, identity: str) -> tuple[bool, int]:
         """Count one request; returns (allowed, seconds to wait if not)."""
+        if self._local is not None:
+            return self._local.hit(identity)
         if self.limiter.hit(self.item, self.prefix, identity):
             return True, 0
         reset = self.limiter.get_window_stats(self.item, self.prefix, identity).reset_time
         return False, max(1, math.ceil(reset - time.time()))
 
     def reset(self) -> None:
-        self.storage.reset()
+        if self._local is not None:
+            self._local.reset()
+        else:
+            self.storage.reset()

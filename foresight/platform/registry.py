@@ -45,12 +45,21 @@ class ModelVersion:
     @classmethod
     def of(cls, row: ModelVersionRow) -> ModelVersion:
         return cls(
-            id=row.id, name=row.model_name, version=row.version, stage=row.stage,
-            algorithm=row.algorithm, params=row.params, metrics=row.metrics,
-            signature=row.signature, fallback=row.fallback,
-            data_fingerprint=row.data_fingerprint, run_id=row.run_id,
-            artifact_path=row.artifact_path, artifact_sha256=row.artifact_sha256,
-            created_at=row.created_at, promoted_at=row.promoted_at,
+            id=row.id,
+            name=row.model_name,
+            version=row.version,
+            stage=row.stage,
+            algorithm=row.algorithm,
+            params=row.params,
+            metrics=row.metrics,
+            signature=row.signature,
+            fallback=row.fallback,
+            data_fingerprint=row.data_fingerprint,
+            run_id=row.run_id,
+            artifact_path=row.artifact_path,
+            artifact_sha256=row.artifact_sha256,
+            created_at=row.created_at,
+            promoted_at=row.promoted_at,
         )
 
 
@@ -92,10 +101,18 @@ class ModelRegistry:
             path = f"{name}/v{version}/model.pkl"
             sha = self.artifacts.save(path, model)
             row = ModelVersionRow(
-                model_name=name, version=version, stage="staging", algorithm=algorithm,
-                params=params, metrics=metrics, signature=signature, fallback=fallback,
-                data_fingerprint=data_fingerprint, run_id=run_id,
-                artifact_path=path, artifact_sha256=sha,
+                model_name=name,
+                version=version,
+                stage="staging",
+                algorithm=algorithm,
+                params=params,
+                metrics=metrics,
+                signature=signature,
+                fallback=fallback,
+                data_fingerprint=data_fingerprint,
+                run_id=run_id,
+                artifact_path=path,
+                artifact_sha256=sha,
             )
             s.add(row)
             s.flush()
@@ -105,15 +122,20 @@ class ModelRegistry:
         with self.db.session() as s:
             s.add(
                 GateResultRow(
-                    model_name=name, candidate_version=candidate,
-                    production_version=result.production_version, metric=result.metric,
+                    model_name=name,
+                    candidate_version=candidate,
+                    production_version=result.production_version,
+                    metric=result.metric,
                     candidate_value=result.candidate_value,
                     production_value=result.production_value,
-                    passed=result.passed, reason=result.reason,
+                    passed=result.passed,
+                    reason=result.reason,
                 )
             )
 
-    def promote(self, name: str, version: int, *, actor: str = "system", reason: str = "") -> ModelVersion:
+    def promote(
+        self, name: str, version: int, *, actor: str = "system", reason: str = ""
+    ) -> ModelVersion:
         """Make ``version`` production; the current production becomes archived."""
         with self.db.session() as s:
             target = self._row(s, name, version)
@@ -125,11 +147,27 @@ class ModelRegistry:
                 )
             ).all()
             for row in current:
-                s.add(StageEventRow(model_name=name, version=row.version, from_stage="production",
-                                    to_stage="archived", actor=actor, reason=f"replaced by v{version}"))
+                s.add(
+                    StageEventRow(
+                        model_name=name,
+                        version=row.version,
+                        from_stage="production",
+                        to_stage="archived",
+                        actor=actor,
+                        reason=f"replaced by v{version}",
+                    )
+                )
                 row.stage = "archived"
-            s.add(StageEventRow(model_name=name, version=version, from_stage=target.stage,
-                                to_stage="production", actor=actor, reason=reason))
+            s.add(
+                StageEventRow(
+                    model_name=name,
+                    version=version,
+                    from_stage=target.stage,
+                    to_stage="production",
+                    actor=actor,
+                    reason=reason,
+                )
+            )
             target.stage = "production"
             target.promoted_at = utcnow()
             s.flush()
@@ -141,8 +179,12 @@ class ModelRegistry:
         if previous is None:
             raise Conflict(f"{name} has no previous production version to roll back to")
         current = self.production(name)
-        promoted = self.promote(name, previous.version, actor=actor,
-                                reason=f"rollback from v{current.version if current else '?'}")
+        promoted = self.promote(
+            name,
+            previous.version,
+            actor=actor,
+            reason=f"rollback from v{current.version if current else '?'}",
+        )
         return promoted
 
     # ---- read ----------------------------------------------------------------------
@@ -200,14 +242,22 @@ class ModelRegistry:
     def gates(self, name: str, limit: int = 20) -> list[dict[str, Any]]:
         with self.db.session() as s:
             rows = s.scalars(
-                select(GateResultRow).where(GateResultRow.model_name == name)
-                .order_by(GateResultRow.id.desc()).limit(limit)
+                select(GateResultRow)
+                .where(GateResultRow.model_name == name)
+                .order_by(GateResultRow.id.desc())
+                .limit(limit)
             )
             return [
-                {"candidate_version": r.candidate_version, "production_version": r.production_version,
-                 "metric": r.metric, "candidate_value": r.candidate_value,
-                 "production_value": r.production_value, "passed": r.passed,
-                 "reason": r.reason, "created_at": r.created_at.isoformat()}
+                {
+                    "candidate_version": r.candidate_version,
+                    "production_version": r.production_version,
+                    "metric": r.metric,
+                    "candidate_value": r.candidate_value,
+                    "production_value": r.production_value,
+                    "passed": r.passed,
+                    "reason": r.reason,
+                    "created_at": r.created_at.isoformat(),
+                }
                 for r in rows
             ]
 

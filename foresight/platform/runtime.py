@@ -43,8 +43,14 @@ class Platform:
     services: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings, apps: Iterable[AppSpec] = (), *, migrate_db: bool = True,
-               notifier: Notifier | None = None) -> Platform:
+    def create(
+        cls,
+        settings: Settings,
+        apps: Iterable[AppSpec] = (),
+        *,
+        migrate_db: bool = True,
+        notifier: Notifier | None = None,
+    ) -> Platform:
         """Build every service; run migrations and recover interrupted jobs."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
@@ -56,28 +62,54 @@ class Platform:
         client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         l2 = RedisCache(client, settings.redis_prefix + "cache:") if client is not None else None
         cache = TieredCache(MemoryCache(), l2, on_lookup=metrics.on_cache_lookup)
-        limiter = RateLimiter(settings.rate_limit, settings.redis_url or "memory://",
-                              prefix=settings.redis_prefix + "ratelimit")
+        limiter = RateLimiter(
+            settings.rate_limit,
+            settings.redis_url or "memory://",
+            prefix=settings.redis_prefix + "ratelimit",
+        )
         notifier = notifier or Notifier(
-            db, max_attempts=settings.webhook_max_attempts,
+            db,
+            max_attempts=settings.webhook_max_attempts,
             backoff_seconds=settings.webhook_backoff_seconds,
-            on_result=lambda status: metrics.webhooks.labels(status).inc())
-        jobs = JobQueue(db, on_finish=lambda job: metrics.jobs.labels(job.app, job.kind,
-                                                                      job.status).inc())
+            on_result=lambda status: metrics.webhooks.labels(status).inc(),
+        )
+        jobs = JobQueue(
+            db, on_finish=lambda job: metrics.jobs.labels(job.app, job.kind, job.status).inc()
+        )
         jobs.recover()
-        server = ModelServer(registry, pointer_ttl=settings.production_pointer_ttl,
-                             on_fallback=lambda m, level: metrics.fallbacks.labels(m, level).inc())
+        server = ModelServer(
+            registry,
+            pointer_ttl=settings.production_pointer_ttl,
+            on_fallback=lambda m, level: metrics.fallbacks.labels(m, level).inc(),
+        )
         pipeline = TrainingPipeline(db, registry, announce=notifier.publish)
-        return cls(settings=settings, db=db, registry=registry, cache=cache,
-                   keys=KeyStore(db), limiter=limiter, metrics=metrics, notifier=notifier,
-                   jobs=jobs, server=server, pipeline=pipeline, redis=client)
+        return cls(
+            settings=settings,
+            db=db,
+            registry=registry,
+            cache=cache,
+            keys=KeyStore(db),
+            limiter=limiter,
+            metrics=metrics,
+            notifier=notifier,
+            jobs=jobs,
+            server=server,
+            pipeline=pipeline,
+            redis=client,
+        )
 
     def training_context(self, progress: Any = no_progress) -> TrainingContext:
         s = self.settings
-        return TrainingContext(seed=s.seed, tuning_seconds=s.tuning_seconds,
-                               tuning_trials=s.tuning_trials, progress=progress)
+        return TrainingContext(
+            seed=s.seed,
+            tuning_seconds=s.tuning_seconds,
+            tuning_trials=s.tuning_trials,
+            progress=progress,
+        )
 
-    def audit(self, *, actor: str, action: str, target: str, details: dict[str, Any] | None = None) -> None:
+    def audit(
+        self, *, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
         with self.db.session() as s:
             s.add(AuditRow(actor=actor, action=action, target=target, details=details or {}))
 

@@ -41,9 +41,14 @@ DefaultFactory = Callable[[], Any]
 
 
 class ModelServer:
-    def __init__(self, registry: ModelRegistry, *, pointer_ttl: float = 1.0,
-                 on_fallback: Callable[[str, str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        *,
+        pointer_ttl: float = 1.0,
+        on_fallback: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
         self.pointer_ttl = pointer_ttl
         self.on_fallback = on_fallback or (lambda model, level: None)
@@ -51,6 +56,7 @@ class ModelServer:
         self._models: dict[int, Any] = {}  # model version id -> loaded model
         self._broken: set[int] = set()
         self._pointers: dict[str, tuple[float, ModelVersion | None, ModelVersion | None]] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def invalidate(self, name: str | None = None) -> None:
@@ -62,15 +68,37 @@ class ModelServer:
                 self._pointers.pop(name, None)
 
     def _pointer(self, name: str) -> tuple[ModelVersion | None, ModelVersion | None]:
+        """Production and previous production, refreshed stale-while-revalidate.
+
+        A request never waits for the registry once a pointer is known: past the TTL it
+        is served the cached pointer while one background thread re-reads it.
+        """
         now = self.clock()
         cached = self._pointers.get(name)
-        if cached and now - cached[0] < self.pointer_ttl:
-            return cached[1], cached[2]
-        prod = self.registry.production(name)
-        prev = self.registry.previous_production(name)
-        with self._lock:
-            self._pointers[name] = (now, prod, prev)
-        return prod, prev
+        if cached is None:
+            return self._refresh(name)
+        if now - cached[0] >= self.pointer_ttl and name not in self._refreshing:
+            with self._lock:
+                if name not in self._refreshing:
+                    self._refreshing.add(name)
+                    threading.Thread(target=self._refresh, args=(name,), daemon=True).start()
+        return cached[1], cached[2]
+
+    def _refresh(self, name: str) -> tuple[ModelVersion | None, ModelVersion | None]:
+        try:
+            prod = self.registry.production(name)
+            prev = self.registry.previous_production(name)
+            with self._lock:
+                self._pointers[name] = (self.clock(), prod, prev)
+            return prod, prev
+        finally:
+            self._refreshing.discard(name)
+
+    def warm(self, name: str) -> None:
+        """Load the production model now, so the first request does not pay for it."""
+        prod, _ = self._refresh(name)
+        if prod is not None:
+            self._load(prod)
 
     def _load(self, mv: ModelVersion) -> Any | None:
         model = self._models.get(mv.id)
@@ -89,8 +117,9 @@ class ModelServer:
             self._models[mv.id] = model
         return model
 
-    def resolve(self, name: str, *, rule: RuleFactory | None = None,
-                default: DefaultFactory | None = None) -> Served:
+    def resolve(
+        self, name: str, *, rule: RuleFactory | None = None, default: DefaultFactory | None = None
+    ) -> Served:
         """The best model that can answer now, walking the fallback chain."""
         prod, prev = self._pointer(name)
         if prod is not None:

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     seed: int = 42
     log_level: str = "INFO"
     log_json: bool = True
-    api_url: str = Field(default="http://127.0.0.1:8000", description="Where the dashboard finds the API.")
+    api_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where the dashboard finds the API."
+    )
     api_key: str | None = Field(default=None, description="Key the dashboard and CLI clients use.")
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 1.0

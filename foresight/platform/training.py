@@ -83,7 +83,7 @@ class TrainingOutcome:
     steps: list[dict[str, Any]]
 
 
-Announce = Callable[[str, dict[str, Any]], None]
+Announce = Callable[[str, dict[str, Any]], object]
 
 
 class TrainingPipeline:
@@ -92,7 +92,9 @@ class TrainingPipeline:
         self.registry = registry
         self.announce = announce or (lambda event, payload: None)
 
-    def run(self, spec: TrainingSpec, ctx: TrainingContext, *, promote: bool = True) -> TrainingOutcome:
+    def run(
+        self, spec: TrainingSpec, ctx: TrainingContext, *, promote: bool = True
+    ) -> TrainingOutcome:
         """Run every step; a failure marks the run failed and re-raises (nothing registered)."""
         with self.db.session() as s:
             run = TrainingRunRow(model_name=spec.model_name, status="running")
@@ -120,26 +122,41 @@ class TrainingPipeline:
             version = step(
                 "register",
                 lambda: self.registry.register(
-                    name=spec.model_name, model=fitted.model, algorithm=fitted.algorithm,
-                    params=fitted.params, metrics=metrics, signature=described.signature,
-                    fallback=described.fallback, data_fingerprint=described.data_fingerprint,
+                    name=spec.model_name,
+                    model=fitted.model,
+                    algorithm=fitted.algorithm,
+                    params=fitted.params,
+                    metrics=metrics,
+                    signature=described.signature,
+                    fallback=described.fallback,
+                    data_fingerprint=described.data_fingerprint,
                     run_id=run_id,
                 ),
             )
             gate = step("gate", lambda: self.gate(spec, version, dataset))
             promoted = False
             if gate.passed and promote:
-                step("promote", lambda: self.registry.promote(
-                    spec.model_name, version.version, reason=gate.reason))
+                step(
+                    "promote",
+                    lambda: self.registry.promote(
+                        spec.model_name, version.version, reason=gate.reason
+                    ),
+                )
                 promoted = True
         except BaseException as exc:
             self._finish(run_id, "failed", started, steps, {}, error=f"{type(exc).__name__}: {exc}")
             raise
         wall = self._finish(run_id, "succeeded", started, steps, metrics)
-        log.info("training_run", model=spec.model_name, version=version.version,
-                 promoted=promoted, seconds=round(wall, 2))
-        return TrainingOutcome(run_id, self.registry.get(spec.model_name, version.version),
-                               gate, promoted, wall, steps)
+        log.info(
+            "training_run",
+            model=spec.model_name,
+            version=version.version,
+            promoted=promoted,
+            seconds=round(wall, 2),
+        )
+        return TrainingOutcome(
+            run_id, self.registry.get(spec.model_name, version.version), gate, promoted, wall, steps
+        )
 
     def gate(self, spec: TrainingSpec, candidate: ModelVersion, dataset: Any) -> GateResult:
         """Compare the candidate with production on the candidate's own holdout; record it."""
@@ -156,26 +173,48 @@ class TrainingPipeline:
                 log.warning("gate_production_unscorable", error=str(exc))
                 prod_value = None
             if prod_value is None or cand_value is None:
-                result = GateResult(True, metric, cand_value, None, production.version,
-                                    "production model cannot be scored on this data (schema changed)")
+                result = GateResult(
+                    True,
+                    metric,
+                    cand_value,
+                    None,
+                    production.version,
+                    "production model cannot be scored on this data (schema changed)",
+                )
             else:
                 sign = 1 if spec.higher_is_better else -1
                 passed = sign * (cand_value - prod_value) >= -spec.gate_tolerance
                 verdict = "not worse than" if passed else "worse than"
                 result = GateResult(
-                    passed, metric, cand_value, prod_value, production.version,
+                    passed,
+                    metric,
+                    cand_value,
+                    prod_value,
+                    production.version,
                     f"holdout {metric} {cand_value:.4f} is {verdict} production "
                     f"v{production.version} ({prod_value:.4f}, tolerance {spec.gate_tolerance})",
                 )
         self.registry.record_gate(spec.model_name, candidate.version, result)
         if not result.passed:
-            self.announce("model.gate_failed", {"model": spec.model_name,
-                                                "candidate_version": candidate.version,
-                                                "reason": result.reason})
+            self.announce(
+                "model.gate_failed",
+                {
+                    "model": spec.model_name,
+                    "candidate_version": candidate.version,
+                    "reason": result.reason,
+                },
+            )
         return result
 
-    def _finish(self, run_id: int, status: str, started: float, steps: list[dict[str, Any]],
-                metrics: dict[str, Any], error: str | None = None) -> float:
+    def _finish(
+        self,
+        run_id: int,
+        status: str,
+        started: float,
+        steps: list[dict[str, Any]],
+        metrics: dict[str, Any],
+        error: str | None = None,
+    ) -> float:
         wall = time.perf_counter() - started
         with self.db.session() as s:
             run = s.get(TrainingRunRow, run_id)

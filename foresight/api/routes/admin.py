@@ -34,15 +34,16 @@ class WebhookCreate(BaseModel):
 def create_key(platform: PlatformDep, admin: Admin, body: KeyCreate) -> dict[str, Any]:
     """Create an API key (the plain key is in this answer only)."""
     plain, principal = platform.keys.create(name=body.name, role=body.role)
-    platform.audit(actor=admin.name, action="key.create", target=body.name,
-                   details={"role": body.role})
+    platform.audit(
+        actor=admin.name, action="key.create", target=body.name, details={"role": body.role}
+    )
     return {"id": principal.key_id, "name": body.name, "role": body.role, "key": plain}
 
 
 @router.get("/keys", response_model=list[dict[str, Any]])
 def list_keys(platform: PlatformDep, _: Admin) -> list[dict[str, Any]]:
     """Every key (never the key itself)."""
-    return platform.keys.list()
+    return platform.keys.summaries()
 
 
 @router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -63,10 +64,12 @@ def create_webhook(platform: PlatformDep, admin: Admin, body: WebhookCreate) -> 
 @router.get("/webhooks", response_model=list[dict[str, Any]])
 def list_webhooks(platform: PlatformDep, _: Admin) -> list[dict[str, Any]]:
     """Subscribed webhooks."""
-    return platform.notifier.list()
+    return platform.notifier.subscriptions()
 
 
 @router.get("/webhooks/deliveries", response_model=list[dict[str, Any]])
-def list_deliveries(platform: PlatformDep, _: Admin, status: str | None = None) -> list[dict[str, Any]]:
+def list_deliveries(
+    platform: PlatformDep, _: Admin, status: str | None = None
+) -> list[dict[str, Any]]:
     """Recent deliveries; ``?status=dead`` lists the failures kept for replay."""
     return platform.notifier.deliveries(status)

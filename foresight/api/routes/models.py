@@ -35,10 +35,17 @@ class ModelInfo(VersionOut):
 
 
 def _out(mv: ModelVersion) -> dict[str, Any]:
-    return {"model": mv.name, "version": mv.version, "label": mv.label, "stage": mv.stage,
-            "algorithm": mv.algorithm, "metrics": mv.metrics,
-            "data_fingerprint": mv.data_fingerprint, "created_at": mv.created_at,
-            "promoted_at": mv.promoted_at}
+    return {
+        "model": mv.name,
+        "version": mv.version,
+        "label": mv.label,
+        "stage": mv.stage,
+        "algorithm": mv.algorithm,
+        "metrics": mv.metrics,
+        "data_fingerprint": mv.data_fingerprint,
+        "created_at": mv.created_at,
+        "promoted_at": mv.promoted_at,
+    }
 
 
 @router.get("", response_model=list[VersionOut])
@@ -48,8 +55,9 @@ def list_models(platform: PlatformDep, _: Reader, name: str | None = None) -> li
 
 
 @router.get("/{model_id}/info", response_model=ModelInfo)
-def read_model_info(platform: PlatformDep, _: Reader, model_id: str,
-                    version: int | None = None) -> dict[str, Any]:
+def read_model_info(
+    platform: PlatformDep, _: Reader, model_id: str, version: int | None = None
+) -> dict[str, Any]:
     """One model: the production version (or ``?version=N``) with params, signature and gates."""
     if version is None:
         mv = platform.registry.production(model_id)
@@ -60,12 +68,19 @@ def read_model_info(platform: PlatformDep, _: Reader, model_id: str,
             mv = versions[0]
     else:
         mv = platform.registry.get(model_id, version)
-    return {**_out(mv), "params": mv.params, "signature": mv.signature, "run_id": mv.run_id,
-            "gates": platform.registry.gates(model_id)}
+    return {
+        **_out(mv),
+        "params": mv.params,
+        "signature": mv.signature,
+        "run_id": mv.run_id,
+        "gates": platform.registry.gates(model_id),
+    }
 
 
 @router.post("/{model_id}/promote", response_model=VersionOut)
-def promote_model(platform: PlatformDep, admin: Admin, model_id: str, version: int) -> dict[str, Any]:
+def promote_model(
+    platform: PlatformDep, admin: Admin, model_id: str, version: int
+) -> dict[str, Any]:
     """Make a version production (skipping the gate: an admin's explicit decision)."""
     return _out(platform.promote(model_id, version, actor=admin.name))
 

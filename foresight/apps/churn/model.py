@@ -84,7 +84,8 @@ class ChurnTrainingSpec:
         if counts.min() < MIN_PER_CLASS:
             raise InvalidInput(
                 f"need at least {MIN_PER_CLASS} churned and {MIN_PER_CLASS} retained customers; "
-                f"have {counts[1]} and {counts[0]}")
+                f"have {counts[1]} and {counts[0]}"
+            )
         return ChurnData(features, target)
 
     def features(self, data: ChurnData, ctx: TrainingContext) -> ChurnDataset:
@@ -94,7 +95,10 @@ class ChurnTrainingSpec:
         matrix, _ = signature.encode_frame(data.features)
         split = tt.holdout_split(data.target, seed=ctx.seed)
         return ChurnDataset(
-            signature=signature, matrix=matrix, target=data.target, split=split,
+            signature=signature,
+            matrix=matrix,
+            target=data.target,
+            split=split,
             folds=tt.folds(data.target[split.train], seed=ctx.seed),
             holdout_frame=data.features.iloc[split.holdout].reset_index(drop=True),
         )
@@ -104,19 +108,32 @@ class ChurnTrainingSpec:
         ctx.progress("tune", 0.05, f"logistic baseline CV ROC-AUC {lr_auc:.4f}")
 
         def on_trial(n: int, best: float, seconds: float) -> None:
-            ctx.progress("tune", min(0.99, seconds / max(ctx.tuning_seconds, 1e-9)),
-                         f"trial {n + 1}: best LightGBM CV ROC-AUC {best:.4f}")
+            ctx.progress(
+                "tune",
+                min(0.99, seconds / max(ctx.tuning_seconds, 1e-9)),
+                f"trial {n + 1}: best LightGBM CV ROC-AUC {best:.4f}",
+            )
 
-        lgbm = tt.tune_lightgbm(ds.signature, ds.train_x, ds.train_y, ds.folds,
-                                seconds=ctx.tuning_seconds, max_trials=ctx.tuning_trials,
-                                seed=ctx.seed, on_trial=on_trial)
+        lgbm = tt.tune_lightgbm(
+            ds.signature,
+            ds.train_x,
+            ds.train_y,
+            ds.folds,
+            seconds=ctx.tuning_seconds,
+            max_trials=ctx.tuning_trials,
+            seed=ctx.seed,
+            on_trial=on_trial,
+        )
         return {"logistic": (lr_auc, lr_params), "lightgbm": lgbm}
 
     def fit(self, ds: ChurnDataset, tuned: dict[str, Any], ctx: TrainingContext) -> Fitted:
         lr_auc, lr_params = tuned["logistic"]
         lgbm: tt.TunedLightGBM = tuned["lightgbm"]
-        cv = {"cv_roc_auc_lightgbm": lgbm.cv_auc, "cv_roc_auc_logistic": lr_auc,
-              "tuning_trials": lgbm.trials}
+        cv = {
+            "cv_roc_auc_lightgbm": lgbm.cv_auc,
+            "cv_roc_auc_logistic": lr_auc,
+            "tuning_trials": lgbm.trials,
+        }
         model: BinaryModel
         if lgbm.cv_auc >= lr_auc:
             model = tt.fit_lightgbm(ds.signature, ds.train_x, ds.train_y, lgbm, seed=ctx.seed)
@@ -127,17 +144,26 @@ class ChurnTrainingSpec:
         return Fitted(model=model, algorithm=model.algorithm, params=model.params, metrics=cv)
 
     def evaluate(self, fitted: Fitted, ds: ChurnDataset, ctx: TrainingContext) -> dict[str, Any]:
-        holdout = tt.evaluate(fitted.model, ds.matrix[ds.split.holdout], ds.target[ds.split.holdout])
-        return {**fitted.metrics, **holdout, "train_rows": len(ds.split.train),
-                "holdout_rows": len(ds.split.holdout)}
+        holdout = tt.evaluate(
+            fitted.model, ds.matrix[ds.split.holdout], ds.target[ds.split.holdout]
+        )
+        return {
+            **fitted.metrics,
+            **holdout,
+            "train_rows": len(ds.split.train),
+            "holdout_rows": len(ds.split.holdout),
+        }
 
     def describe(self, fitted: Fitted, ds: ChurnDataset) -> Described:
         rule = fit_rule_model(ds.signature, ds.train_x, ds.train_y)
         digest = hashlib.sha256()
         digest.update(np.ascontiguousarray(np.nan_to_num(ds.matrix, nan=-1e300)).tobytes())
         digest.update(ds.target.tobytes())
-        return Described(signature=ds.signature.to_dict(), fallback=rule.to_dict(),
-                         data_fingerprint=digest.hexdigest())
+        return Described(
+            signature=ds.signature.to_dict(),
+            fallback=rule.to_dict(),
+            data_fingerprint=digest.hexdigest(),
+        )
 
     def score(self, model: BinaryModel, ds: ChurnDataset) -> float | None:
         """ROC-AUC of any churn model on this holdout, if its signature can read it."""

@@ -13,17 +13,37 @@ Tier = Literal["low", "medium", "high"]
 class PredictRequest(BaseModel):
     """Score one customer: a stored one by id, or any customer by its full feature payload."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"customer_id": "C00003"},
-        {"features": {"gender": "Female", "senior_citizen": 0, "partner": "Yes",
-                      "dependents": "No", "tenure": 1, "phone_service": "No",
-                      "multiple_lines": "No phone service", "internet_service": "DSL",
-                      "online_security": "No", "online_backup": "Yes",
-                      "device_protection": "No", "tech_support": "No", "streaming_tv": "No",
-                      "streaming_movies": "No", "contract": "Month-to-month",
-                      "paperless_billing": "Yes", "payment_method": "Electronic check",
-                      "monthly_charges": 29.85, "total_charges": 29.85}},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"customer_id": "C00003"},
+                {
+                    "features": {
+                        "gender": "Female",
+                        "senior_citizen": 0,
+                        "partner": "Yes",
+                        "dependents": "No",
+                        "tenure": 1,
+                        "phone_service": "No",
+                        "multiple_lines": "No phone service",
+                        "internet_service": "DSL",
+                        "online_security": "No",
+                        "online_backup": "Yes",
+                        "device_protection": "No",
+                        "tech_support": "No",
+                        "streaming_tv": "No",
+                        "streaming_movies": "No",
+                        "contract": "Month-to-month",
+                        "paperless_billing": "Yes",
+                        "payment_method": "Electronic check",
+                        "monthly_charges": 29.85,
+                        "total_charges": 29.85,
+                    }
+                },
+            ]
+        },
+    )
 
     customer_id: str | None = Field(None, max_length=100, description="A stored customer's id.")
     features: dict[str, Any] | None = Field(None, description="All model fields, by column name.")
@@ -40,7 +60,9 @@ class PredictRequest(BaseModel):
 class Factor(BaseModel):
     feature: str
     value: Any
-    contribution: float = Field(description="Probability points this value adds (+) or removes (-).")
+    contribution: float = Field(
+        description="Probability points this value adds (+) or removes (-)."
+    )
     log_odds: float = Field(description="Exact SHAP value in calibrated log-odds.")
     text: str
 
@@ -121,7 +143,7 @@ class AtRiskCustomer(BaseModel):
 
 class RiskSummary(BaseModel):
     tiers: dict[str, int]
-    histogram: list[int] = Field(description="Customers per probability decile, 0–0.1 … 0.9–1.")
+    histogram: list[int] = Field(description="Customers per probability decile, 0-0.1 ... 0.9-1.")
     customers: int
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from foresight.apps.churn import model as churn_model
 from foresight.apps.churn.features import split_table
-from foresight.apps.churn.schemas import Factor, PredictRequest, PredictResponse
+from foresight.apps.churn.schemas import PredictRequest
 from foresight.apps.churn.tables import ChurnCustomerRow, ChurnDatasetRow, ChurnPredictionRow
 from foresight.platform.apps import ImportResult
 from foresight.platform.db.buffered import BufferedWriter
@@ -51,8 +51,10 @@ class Scored:
 
 def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     clean = frame.astype(object).where(frame.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-            for r in clean.to_dict("records")]
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in clean.to_dict("records")
+    ]
 
 
 class ChurnService:
@@ -66,28 +68,46 @@ class ChurnService:
         with self.p.db.session() as s:
             return s.scalar(select(ChurnDatasetRow).order_by(ChurnDatasetRow.id.desc()).limit(1))
 
-    def import_frame(self, frame: pd.DataFrame, *, source: str, id_column: str,
-                     target_column: str | None, positive_label: str | None = None,
-                     actor: str = "cli") -> ImportResult:
+    def import_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        source: str,
+        id_column: str,
+        target_column: str | None,
+        positive_label: str | None = None,
+        actor: str = "cli",
+    ) -> ImportResult:
         """Replace the customer table with ``frame`` in one transaction (all or nothing)."""
-        table, positive = split_table(frame, id_column=id_column, target_column=target_column,
-                                      positive_label=positive_label)
+        table, positive = split_table(
+            frame, id_column=id_column, target_column=target_column, positive_label=positive_label
+        )
         records = _json_records(table.features)
         now = self.clock()
         target = table.target
         rows = [
-            {"customer_id": cid, "attributes": attrs,
-             "churned": None if target is None else bool(target[i]),
-             "created_at": now, "updated_at": now}
+            {
+                "customer_id": cid,
+                "attributes": attrs,
+                "churned": None if target is None else bool(target[i]),
+                "created_at": now,
+                "updated_at": now,
+            }
             for i, (cid, attrs) in enumerate(zip(table.ids, records, strict=True))
         ]
         with self.p.db.session() as s:
             s.execute(delete(ChurnCustomerRow))
             s.execute(ChurnCustomerRow.__table__.insert(), rows)
-            s.add(ChurnDatasetRow(source=source, id_column=id_column,
-                                  target_column=target_column or "", positive_label=positive or "",
-                                  columns=list(map(str, table.features.columns)),
-                                  row_count=len(rows)))
+            s.add(
+                ChurnDatasetRow(
+                    source=source,
+                    id_column=id_column,
+                    target_column=target_column or "",
+                    positive_label=positive or "",
+                    columns=list(map(str, table.features.columns)),
+                    row_count=len(rows),
+                )
+            )
         self.p.cache.delete_prefix(f"{NAME}:")
         self.p.audit(actor=actor, action="churn.import", target=source, details={"rows": len(rows)})
         churned = int(target.sum()) if target is not None else None
@@ -99,11 +119,16 @@ class ChurnService:
     def training_table(self) -> tuple[pd.DataFrame, np.ndarray | None]:
         ds = self.dataset()
         if ds is None:
-            raise InvalidInput("no customer data yet: run `foresight import churn FILE.csv "
-                               "--target COLUMN --id COLUMN` or `foresight demo`")
+            raise InvalidInput(
+                "no customer data yet: run `foresight import churn FILE.csv "
+                "--target COLUMN --id COLUMN` or `foresight demo`"
+            )
         with self.p.db.session() as s:
-            rows = s.execute(select(ChurnCustomerRow.attributes, ChurnCustomerRow.churned)
-                             .order_by(ChurnCustomerRow.customer_id)).all()
+            rows = s.execute(
+                select(ChurnCustomerRow.attributes, ChurnCustomerRow.churned).order_by(
+                    ChurnCustomerRow.customer_id
+                )
+            ).all()
         features = pd.DataFrame([r[0] for r in rows], columns=ds.columns)
         labels = [r[1] for r in rows]
         target = None if any(v is None for v in labels) else np.array(labels, dtype=np.int64)
@@ -135,17 +160,20 @@ class ChurnService:
         return self.p.server.resolve(NAME, rule=churn_model.rule_from_version)
 
     # ---- one customer (hot path) -------------------------------------------------------
-    def predict(self, req: PredictRequest) -> PredictResponse:
+    def predict(self, req: PredictRequest) -> dict[str, Any]:
+        """Score one customer; the result has the shape of :class:`PredictResponse`."""
         features = req.features if req.features is not None else self.customer(str(req.customer_id))
         served = self.served()
         model = served.model
         row, errors = model.signature.encode_record(features)
         if errors:
-            raise InvalidInput("the customer does not match the model's fields: "
-                               + "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
-                               details=[e.as_dict() for e in errors])
+            raise InvalidInput(
+                "the customer does not match the model's fields: "
+                + "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
+                details=[e.as_dict() for e in errors],
+            )
         matrix = row.reshape(1, -1)
-        factors: list[Factor] = []
+        factors: list[dict[str, Any]] = []
         base = None
         if req.explain:
             expl = model.explain(matrix)
@@ -157,37 +185,69 @@ class ChurnService:
         tier = churn_model.risk_tier(p)
         now = self.clock()
         self._record(req.customer_id, p, tier, served, now, source="api")
-        self.p.metrics.predictions.labels(NAME, served.label, served.fallback or "none").inc()
-        return PredictResponse(
-            customer_id=req.customer_id, churn_probability=round(p, 4),
-            prediction="Yes" if p >= 0.5 else "No", risk_tier=tier,  # type: ignore[arg-type]
-            confidence_level=churn_model.confidence_level(p),  # type: ignore[arg-type]
-            base_probability=None if base is None else round(base, 4), top_factors=factors,
-            model_version=served.label, fallback=served.fallback, generated_at=now)
+        metrics = self.p.metrics
+        metrics.child(metrics.predictions, NAME, served.label, served.fallback or "none").inc()
+        # A plain dict, not a pydantic model: every value is built here from checked
+        # inputs, and model construction was a measurable share of the hot path.
+        return {
+            "customer_id": req.customer_id,
+            "churn_probability": round(p, 4),
+            "prediction": "Yes" if p >= 0.5 else "No",
+            "risk_tier": tier,
+            "confidence_level": churn_model.confidence_level(p),
+            "base_probability": None if base is None else round(base, 4),
+            "top_factors": factors,
+            "model_version": served.label,
+            "fallback": served.fallback,
+            "generated_at": now.isoformat(),
+        }
 
     @staticmethod
-    def _factors(signature: Any, row: np.ndarray, expl: Any, top: int) -> list[Factor]:
+    def _factors(signature: Any, row: np.ndarray, expl: Any, top: int) -> list[dict[str, Any]]:
         contrib = expl.probability_contributions()[0]
-        log_odds = expl.log_odds[0]
-        order = np.argsort(-np.abs(contrib))[:top]
+        log_odds = expl.log_odds[0].tolist()
+        order = np.argsort(-np.abs(contrib))[:top].tolist()
+        contrib = contrib.tolist()
         out = []
         for i in order:
             if abs(log_odds[i]) < 1e-9:
                 continue
             name, value = signature.columns[i].name, signature.decode_value(i, row[i])
             verb = "raises" if contrib[i] > 0 else "lowers"
-            out.append(Factor(feature=name, value=value, contribution=round(float(contrib[i]), 4),
-                              log_odds=round(float(log_odds[i]), 4),
-                              text=f"{name} = {value} {verb} risk by {abs(contrib[i]):.2f}"))
+            out.append(
+                {
+                    "feature": name,
+                    "value": value,
+                    "contribution": round(contrib[i], 4),
+                    "log_odds": round(log_odds[i], 4),
+                    "text": f"{name} = {value} {verb} risk by {abs(contrib[i]):.2f}",
+                }
+            )
         return out
 
-    def _record(self, customer_id: str | None, p: float, tier: str, served: Served,
-                now: datetime, *, source: str) -> None:
-        self.log.add({"customer_id": customer_id, "churn_probability": round(p, 4),
-                      "prediction": "Yes" if p >= 0.5 else "No", "risk_tier": tier,
-                      "confidence_level": churn_model.confidence_level(p),
-                      "model_version": served.label, "fallback": served.fallback,
-                      "source": source, "prediction_date": now})
+    def _record(
+        self,
+        customer_id: str | None,
+        p: float,
+        tier: str,
+        served: Served,
+        now: datetime,
+        *,
+        source: str,
+    ) -> None:
+        self.log.add(
+            {
+                "customer_id": customer_id,
+                "churn_probability": round(p, 4),
+                "prediction": "Yes" if p >= 0.5 else "No",
+                "risk_tier": tier,
+                "confidence_level": churn_model.confidence_level(p),
+                "model_version": served.label,
+                "fallback": served.fallback,
+                "source": source,
+                "prediction_date": now,
+            }
+        )
         if customer_id is not None:
             self._check_alerts({customer_id: (tier, p)}, served.label)
 
@@ -207,22 +267,36 @@ class ChurnService:
         for cid, (tier, p) in latest.items():
             self.p.cache.set(f"{NAME}:tier:{cid}", tier, TIER_TTL)
             if tier == "high" and previous.get(cid) != "high":
-                self.p.notifier.publish(HIGH_RISK_EVENT, {
-                    "customer_id": cid, "churn_probability": round(p, 4),
-                    "previous_tier": previous.get(cid), "risk_tier": tier,
-                    "model_version": version})
+                self.p.notifier.publish(
+                    HIGH_RISK_EVENT,
+                    {
+                        "customer_id": cid,
+                        "churn_probability": round(p, 4),
+                        "previous_tier": previous.get(cid),
+                        "risk_tier": tier,
+                        "model_version": version,
+                    },
+                )
 
     def _latest_tiers(self, ids: list[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
         with self.p.db.session() as s:
             for chunk in range(0, len(ids), 500):
-                part = ids[chunk:chunk + 500]
-                latest = (select(ChurnPredictionRow.customer_id,
-                                 func.max(ChurnPredictionRow.prediction_id).label("m"))
-                          .where(ChurnPredictionRow.customer_id.in_(part))
-                          .group_by(ChurnPredictionRow.customer_id).subquery())
-                rows = s.execute(select(ChurnPredictionRow.customer_id, ChurnPredictionRow.risk_tier)
-                                 .join(latest, ChurnPredictionRow.prediction_id == latest.c.m))
+                part = ids[chunk : chunk + 500]
+                latest = (
+                    select(
+                        ChurnPredictionRow.customer_id,
+                        func.max(ChurnPredictionRow.prediction_id).label("m"),
+                    )
+                    .where(ChurnPredictionRow.customer_id.in_(part))
+                    .group_by(ChurnPredictionRow.customer_id)
+                    .subquery()
+                )
+                rows = s.execute(
+                    select(ChurnPredictionRow.customer_id, ChurnPredictionRow.risk_tier).join(
+                        latest, ChurnPredictionRow.prediction_id == latest.c.m
+                    )
+                )
                 out.update({r[0]: r[1] for r in rows})
         return out
 
@@ -246,26 +320,36 @@ class ChurnService:
                 parts.append("missing column(s): " + ", ".join(missing))
             if extra:
                 parts.append("unexpected column(s): " + ", ".join(extra))
-            raise InvalidInput("the file's columns do not match the model: " + "; ".join(parts),
-                               details=[{"field": c, "message": "missing"} for c in missing]
-                               + [{"field": c, "message": "not a model field"} for c in extra])
+            raise InvalidInput(
+                "the file's columns do not match the model: " + "; ".join(parts),
+                details=[{"field": c, "message": "missing"} for c in missing]
+                + [{"field": c, "message": "not a model field"} for c in extra],
+            )
 
     def score_frame(self, frame: pd.DataFrame) -> Scored:
         """Validate and score every row, vectorised; bad rows are reported, good ones scored."""
         served = self.served()
         signature = served.model.signature
         ds = self.dataset()
-        id_col = next((c for c in (ds.id_column if ds else None, "customer_id")
-                       if c and c in frame.columns), None)
-        ids: list[str | None] = ([None if pd.isna(v) else str(v) for v in frame[id_col]]
-                                 if id_col else [None] * len(frame))
-        ignore = {c for c in (id_col, ds.target_column if ds else None) if c} | set(signature.dropped)
+        id_col = next(
+            (c for c in (ds.id_column if ds else None, "customer_id") if c and c in frame.columns),
+            None,
+        )
+        ids: list[str | None] = (
+            frame[id_col].astype(str).where(frame[id_col].notna(), None).tolist()
+            if id_col
+            else [None] * len(frame)
+        )
+        ignore = {c for c in (id_col, ds.target_column if ds else None) if c} | set(
+            signature.dropped
+        )
         errors: list[FieldError] = []
         for col in frame.columns:
             if col not in ignore and col not in signature.names:
                 for pos in np.flatnonzero(frame[col].notna().to_numpy()):
-                    errors.append(FieldError(str(col), "unknown field; not one of the model's",
-                                             int(pos)))
+                    errors.append(
+                        FieldError(str(col), "unknown field; not one of the model's", int(pos))
+                    )
         present = frame.reindex(columns=signature.names)
         matrix, cell_errors = signature.encode_frame(present)
         errors.extend(cell_errors)
@@ -274,8 +358,14 @@ class ChurnService:
         probability = np.full(len(frame), np.nan)
         if ok.any():
             probability[ok] = served.model.predict_proba(matrix[ok])
-        return Scored(ids, probability, ok, sorted(errors, key=lambda e: (e.row or 0, e.field)),
-                      served.label, served.fallback)
+        return Scored(
+            ids,
+            probability,
+            ok,
+            sorted(errors, key=lambda e: (e.row or 0, e.field)),
+            served.label,
+            served.fallback,
+        )
 
     def store_scores(self, scored: Scored, *, source: str) -> None:
         """Write the scored rows that have a customer id, and raise alerts for new highs."""
@@ -287,11 +377,19 @@ class ChurnService:
             if cid is None:
                 continue
             p = float(scored.probability[i])
-            rows.append({"customer_id": cid, "churn_probability": round(p, 4),
-                         "prediction": "Yes" if p >= 0.5 else "No", "risk_tier": tiers[i],
-                         "confidence_level": churn_model.confidence_level(p),
-                         "model_version": scored.model_version, "fallback": scored.fallback,
-                         "source": source, "prediction_date": now})
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "churn_probability": round(p, 4),
+                    "prediction": "Yes" if p >= 0.5 else "No",
+                    "risk_tier": tiers[i],
+                    "confidence_level": churn_model.confidence_level(p),
+                    "model_version": scored.model_version,
+                    "fallback": scored.fallback,
+                    "source": source,
+                    "prediction_date": now,
+                }
+            )
             latest[cid] = (str(tiers[i]), p)
         if latest:
             self._check_alerts(latest, scored.model_version)
@@ -304,8 +402,11 @@ class ChurnService:
         features, _ = self.training_table()
         ds = self.dataset()
         with self.p.db.session() as s:
-            ids = list(s.scalars(select(ChurnCustomerRow.customer_id)
-                                 .order_by(ChurnCustomerRow.customer_id)))
+            ids = list(
+                s.scalars(
+                    select(ChurnCustomerRow.customer_id).order_by(ChurnCustomerRow.customer_id)
+                )
+            )
         frame = features.copy()
         frame.insert(0, ds.id_column if ds else "customer_id", ids)
         scored = self.score_frame(frame)
@@ -320,43 +421,79 @@ class ChurnService:
         version = None
         chunk = 5000
         for start in range(0, len(records), chunk):
-            frame = pd.DataFrame.from_records(records[start:start + chunk])
+            frame = pd.DataFrame.from_records(records[start : start + chunk])
             scored = self.score_frame(frame)
             version = scored.model_version
             self.store_scores(scored, source="batch")
             tiers = scored.tiers
             for i in np.flatnonzero(scored.ok):
                 p = float(scored.probability[i])
-                out.append({"row": start + i + 1, "customer_id": scored.ids[i],
-                            "churn_probability": round(p, 4),
-                            "prediction": "Yes" if p >= 0.5 else "No", "risk_tier": str(tiers[i])})
-            errors.extend({"row": start + (e.row or 0) + 1, "field": e.field,
-                           "message": e.message} for e in scored.errors)
+                out.append(
+                    {
+                        "row": start + i + 1,
+                        "customer_id": scored.ids[i],
+                        "churn_probability": round(p, 4),
+                        "prediction": "Yes" if p >= 0.5 else "No",
+                        "risk_tier": str(tiers[i]),
+                    }
+                )
+            errors.extend(
+                {"row": start + (e.row or 0) + 1, "field": e.field, "message": e.message}
+                for e in scored.errors
+            )
             bad = len({e["row"] for e in errors})
             ctx.progress(done=min(len(records), start + chunk) - bad, failed=bad)
         bad_rows = len({e["row"] for e in errors})
-        return out, {"errors": errors[:10_000], "scored": len(out), "rejected": bad_rows,
-                     "model_version": version}
+        return out, {
+            "errors": errors[:10_000],
+            "scored": len(out),
+            "rejected": bad_rows,
+            "model_version": version,
+        }
 
     # ---- history and lists -------------------------------------------------------------
     def history(self, customer_id: str, limit: int = 100) -> list[ChurnPredictionRow]:
         self.log.flush()
         with self.p.db.session() as s:
-            return list(s.scalars(select(ChurnPredictionRow)
-                                  .where(ChurnPredictionRow.customer_id == customer_id)
-                                  .order_by(ChurnPredictionRow.prediction_id.desc()).limit(limit)))
+            return list(
+                s.scalars(
+                    select(ChurnPredictionRow)
+                    .where(ChurnPredictionRow.customer_id == customer_id)
+                    .order_by(ChurnPredictionRow.prediction_id.desc())
+                    .limit(limit)
+                )
+            )
+
+    def recent(self, limit: int = 50) -> list[ChurnPredictionRow]:
+        self.log.flush()
+        with self.p.db.session() as s:
+            return list(
+                s.scalars(
+                    select(ChurnPredictionRow)
+                    .order_by(ChurnPredictionRow.prediction_id.desc())
+                    .limit(limit)
+                )
+            )
 
     def _latest_query(self) -> Any:
-        latest = (select(ChurnPredictionRow.customer_id,
-                         func.max(ChurnPredictionRow.prediction_id).label("m"))
-                  .where(ChurnPredictionRow.customer_id.is_not(None))
-                  .group_by(ChurnPredictionRow.customer_id).subquery())
-        return (select(ChurnPredictionRow)
-                .join(latest, ChurnPredictionRow.prediction_id == latest.c.m)
-                .join(ChurnCustomerRow,
-                      ChurnCustomerRow.customer_id == ChurnPredictionRow.customer_id))
+        latest = (
+            select(
+                ChurnPredictionRow.customer_id,
+                func.max(ChurnPredictionRow.prediction_id).label("m"),
+            )
+            .where(ChurnPredictionRow.customer_id.is_not(None))
+            .group_by(ChurnPredictionRow.customer_id)
+            .subquery()
+        )
+        return (
+            select(ChurnPredictionRow)
+            .join(latest, ChurnPredictionRow.prediction_id == latest.c.m)
+            .join(ChurnCustomerRow, ChurnCustomerRow.customer_id == ChurnPredictionRow.customer_id)
+        )
 
-    def at_risk(self, *, tier: str | None = None, limit: int = 100, offset: int = 0) -> list[ChurnPredictionRow]:
+    def at_risk(
+        self, *, tier: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[ChurnPredictionRow]:
         self.log.flush()
         q = self._latest_query()
         if tier:
@@ -378,4 +515,3 @@ class ChurnService:
 
     def close(self) -> None:
         self.log.close()
-

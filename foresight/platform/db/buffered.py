@@ -20,7 +20,9 @@ class BufferedWriter:
     what is pending now (tests and shutdown call it).
     """
 
-    def __init__(self, db: Database, table: Any, *, interval: float = 0.25, max_rows: int = 1000) -> None:
+    def __init__(
+        self, db: Database, table: Any, *, interval: float = 0.1, max_rows: int = 5000
+    ) -> None:
         self.db, self.table, self.interval, self.max_rows = db, table, interval, max_rows
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()

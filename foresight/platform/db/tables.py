@@ -108,9 +108,7 @@ class JobBlobRow(Base):
 
     __tablename__ = "job_blobs"
 
-    job_id: Mapped[str] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 

@@ -73,9 +73,7 @@ class LightGBMModel:
 
     def explain(self, matrix: np.ndarray) -> Explanation:
         threads = 1 if len(matrix) < 2000 else 0
-        contrib = np.asarray(
-            self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
-        )
+        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=threads))
         # Platt is affine in log-odds, so scaling TreeSHAP values keeps them exact.
         log_odds = self.calib_a * contrib[:, :-1]
         base = self.calib_a * contrib[:, -1] + self.calib_b
@@ -189,7 +187,9 @@ def fit_rule_model(signature: Signature, matrix: np.ndarray, y: np.ndarray) -> R
             mask = codes == code
             # Smoothed towards the prior so a rare value does not get a 0 or 1 rate.
             rates[cat] = float((y[mask].sum() + 10 * prior) / (mask.sum() + 10))
-        scores = np.array([rates[col.categories[int(c)]] if not np.isnan(c) else prior for c in codes])
+        scores = np.array(
+            [rates[col.categories[int(c)]] if not np.isnan(c) else prior for c in codes]
+        )
         auc = roc_auc_score(y, scores) if len(np.unique(y)) > 1 else 0.5
         if auc > best[0]:
             best = (float(auc), col.name, rates)

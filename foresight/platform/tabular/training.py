@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -68,7 +68,9 @@ def _design(sig: Signature, matrix: np.ndarray, mean: np.ndarray, scale: np.ndar
     return np.hstack(parts) if parts else np.zeros((len(matrix), 0))
 
 
-def fit_logistic(sig: Signature, matrix: np.ndarray, y: np.ndarray, *, c: float = 1.0) -> LogisticModel:
+def fit_logistic(
+    sig: Signature, matrix: np.ndarray, y: np.ndarray, *, c: float = 1.0
+) -> LogisticModel:
     num_idx = [i for i, col in enumerate(sig.columns) if col.kind == "numeric"]
     values = matrix[:, num_idx]
     mean = np.nanmean(values, axis=0) if num_idx else np.zeros(0)
@@ -157,8 +159,9 @@ def _lgb_cv(
         callbacks=[lgb.early_stopping(100, verbose=False)],
         return_cvbooster=True,
     )
-    auc = float(result["valid auc-mean"][-1])
-    cvbooster = result["cvbooster"]
+    aucs = cast(list[float], result["valid auc-mean"])
+    cvbooster = cast(lgb.CVBooster, result["cvbooster"])
+    auc = float(aucs[-1])
     rounds = int(cvbooster.best_iteration)
     oof = np.zeros(len(y))
     for booster, (_, va) in zip(cvbooster.boosters, splits, strict=True):
@@ -238,7 +241,10 @@ def fit_lightgbm(
     booster = lgb.train(params, data, num_boost_round=max(1, tuned.rounds))
     a, b = _platt(tuned.oof_raw, y)
     return LightGBMModel(
-        signature=sig, booster=booster, calib_a=a, calib_b=b,
+        signature=sig,
+        booster=booster,
+        calib_a=a,
+        calib_b=b,
         params={**tuned.params, "num_boost_round": tuned.rounds},
     )
 

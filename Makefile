@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast test-slow lint services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## Install, load the demo data, train every app, serve the API (:8000) and dashboard (:8501).
+demo: $(STAMP)
+	$(BIN)/foresight demo
+
+## Install, start PostgreSQL/Redis if they are down, lint, type-check and run every test.
+test: $(STAMP) services lint
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy foresight/platform
+
+services:
+	@bash scripts/services.sh
+
+bench: $(STAMP) services
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .foresight .pytest_cache .mypy_cache .ruff_cache

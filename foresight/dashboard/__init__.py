@@ -1,0 +1,1 @@
+"""The Streamlit dashboard. It talks to the HTTP API only, never to the database."""

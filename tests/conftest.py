@@ -1,0 +1,111 @@
+"""Shared fixtures: settings on a temp dir, scratch PostgreSQL databases, Redis prefixes,
+and one trained churn platform per test session (Telco data, short tuning box)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from foresight.apps import load_all
+from foresight.platform.runtime import Platform
+from foresight.platform.settings import Settings
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def make_settings(path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": path,
+        "tuning_seconds": 120.0,
+        "tuning_trials": 3,
+        "log_json": False,
+        "webhook_backoff_seconds": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A scratch PostgreSQL database, dropped afterwards."""
+    name = f"foresight_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - the machine runs PostgreSQL
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is needed for this test: {exc}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run a storage test on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A unique key prefix on the local Redis; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"fs-test-{uuid.uuid4().hex[:10]}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    yield prefix
+    for key in client.scan_iter(match=f"*{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    """A fresh, untrained platform on SQLite."""
+    p = Platform.create(make_settings(tmp_path), load_all())
+    yield p
+    p.close()
+
+
+def make_customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A small customer table in a schema unlike Telco, with a known churn mechanism."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    visits = rng.poisson(5, n)
+    spend = np.round(rng.gamma(2.0, 30.0, n), 2)
+    logit = 0.5 + 2.5 * (plan == "basic") - 0.6 * visits + 0.02 * spend
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame(
+        {
+            "account": [f"A{i:04d}" for i in range(n)],
+            "plan": plan,
+            "monthly_visits": visits,
+            "spend": spend,
+            "left": np.where(churned, "yes", "no"),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform with the Telco demo loaded and a churn model trained (shared, read-mostly)."""
+    from foresight.platform.apps import get_app
+    from foresight.platform.training import no_progress
+
+    path = tmp_path_factory.mktemp("trained")
+    p = Platform.create(make_settings(path), load_all())
+    spec = get_app("churn")
+    spec.load_demo(p, no_progress)
+    spec.train(p, no_progress)
+    yield p
+    p.close()

@@ -1,0 +1,86 @@
+"""Cache and rate limits, in-process and on the local Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from foresight.platform.cache import MemoryCache, RedisCache, TieredCache
+from foresight.platform.ratelimit import RateLimiter
+from tests.conftest import REDIS_URL
+
+
+def test_memory_cache_ttl_and_prefix_delete() -> None:
+    cache = MemoryCache()
+    cache.set("a:1", {"x": 1}, ttl=0.05)
+    cache.set("a:2", [1], ttl=10)
+    cache.set("b:1", "keep", ttl=10)
+    assert cache.get("a:1") == {"x": 1}
+    time.sleep(0.08)
+    assert cache.get("a:1") is None
+    assert cache.delete_prefix("a:") == 1
+    assert cache.get("a:2") is None and cache.get("b:1") == "keep"
+
+
+def test_redis_cache_roundtrip_ttl_and_prefix(redis_prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    cache = RedisCache(client, redis_prefix)
+    cache.set("churn:pred:v1:C1", {"p": 0.3}, ttl=0.1)
+    cache.set("churn:pred:v1:C2", {"p": 0.4}, ttl=10)
+    cache.set("sales:x", 1, ttl=10)
+    assert cache.get("churn:pred:v1:C2") == {"p": 0.4}
+    time.sleep(0.15)
+    assert cache.get("churn:pred:v1:C1") is None
+    assert cache.delete_prefix("churn:") == 1
+    assert cache.get("churn:pred:v1:C2") is None and cache.get("sales:x") == 1
+
+
+def test_tiered_cache_fills_l1_from_redis_and_counts_hits(redis_prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    seen: list[tuple[str, str]] = []
+    writer = TieredCache(MemoryCache(), RedisCache(client, redis_prefix))
+    reader = TieredCache(
+        MemoryCache(),
+        RedisCache(client, redis_prefix),
+        on_lookup=lambda ns, level: seen.append((ns, level)),
+    )
+    writer.set("churn:k", "v", ttl=60)  # another replica wrote it
+    assert reader.get("churn:k") == "v"  # L2 hit
+    assert reader.get("churn:k") == "v"  # now L1
+    assert reader.get("churn:none") is None
+    assert seen == [("churn", "l2"), ("churn", "l1"), ("churn", "miss")]
+    writer.delete_prefix("churn:")
+    assert TieredCache(MemoryCache(), RedisCache(client, redis_prefix)).get("churn:k") is None
+
+
+def test_tiered_cache_survives_redis_outage() -> None:
+    dead = RedisCache(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2), "x:")
+    cache = TieredCache(MemoryCache(), dead)
+    cache.set("a:1", 5, ttl=60)
+    assert cache.get("a:1") == 5
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_rate_limit_blocks_with_retry_after(backend: str, redis_prefix: str) -> None:
+    uri = "memory://" if backend == "memory" else REDIS_URL
+    limiter = RateLimiter("3/minute", uri, prefix=redis_prefix + "rl")
+    assert [limiter.hit("key:1")[0] for _ in range(3)] == [True, True, True]
+    allowed, retry_after = limiter.hit("key:1")
+    assert not allowed and 1 <= retry_after <= 60
+    assert limiter.hit("key:2")[0]  # limits are per key
+
+
+def test_local_sliding_window_weights_the_previous_window() -> None:
+    from foresight.platform.ratelimit import LocalSlidingWindow
+
+    now = [1000.0]  # window [960, 1020) for a 60 s window
+    window = LocalSlidingWindow(10, 60, clock=lambda: now[0])
+    assert all(window.hit("k")[0] for _ in range(10))
+    allowed, retry = window.hit("k")
+    assert not allowed and retry == 20  # the rest of this window
+    now[0] = 1020.0 + 30  # halfway into the next window: previous counts 50 %
+    assert [window.hit("k")[0] for _ in range(6)] == [True] * 5 + [False]
+    now[0] = 1020.0 + 200  # long idle: everything forgotten
+    assert window.hit("k")[0]
