@@ -19,6 +19,7 @@ demo: $(STAMP)
 ## Install, start PostgreSQL/Redis if they are down, lint, type-check and run every test.
 test: $(STAMP) services lint
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+	@bash scripts/browser.sh
 	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)

@@ -18,6 +18,7 @@ from rich.table import Table
 from foresight.apps import load_all
 from foresight.platform.apps import all_apps, get_app
 from foresight.platform.errors import ForesightError
+from foresight.platform.logging import configure_logging
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 
@@ -40,6 +41,15 @@ for _spec in load_all():
 
 console = Console()
 _platform: Platform | None = None
+
+
+@app.callback()
+def _configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info logs."),
+) -> None:
+    """Foresight: train, serve and watch the predictions your business runs on."""
+    # The terminal gets readable warnings; servers log JSON (see api/main.py).
+    configure_logging("INFO" if verbose else "WARNING", json=False)
 
 
 def get_platform() -> Platform:
@@ -307,6 +317,8 @@ def dashboard_command(port: int, api_url: str, api_key: str | None) -> list[str]
         str(port),
         "--server.headless",
         "true",
+        "--server.address",
+        "127.0.0.1",
         "--browser.gatherUsageStats",
         "false",
     ]
@@ -358,7 +370,8 @@ def demo(
     console.print(f"  admin key  [bold]{admin_key}[/]")
     console.print(
         f"  try: curl -s -H 'X-API-Key: {admin_key}' -H 'Content-Type: application/json' "
-        f'-d \'{{"customer_id": "C00003"}}\' http://127.0.0.1:{port}/api/v1/churn/predict'
+        f'-d \'{{"customer_id": "C00003"}}\' http://127.0.0.1:{port}/api/v1/churn/predict',
+        soft_wrap=True,  # one line, so it can be copied
     )
     if not serve_after:
         return

@@ -1,4 +1,4 @@
-"""Dashboard entry point: one page per app, plus system health and models."""
+"""Dashboard entry point: the system page, then one page per registered app."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+from foresight.apps import load_all
+
+VIEWS = Path(__file__).parent / "views"  # not "pages/": Streamlit would list it on its own
 
 st.set_page_config(page_title="Foresight", layout="wide")
-nav = st.navigation(
-    [
-        st.Page(
-            str(PAGES / "system.py"), title="System", icon=":material/monitor_heart:", default=True
-        ),
-        st.Page(str(PAGES / "churn.py"), title="Churn", icon=":material/person_remove:"),
-    ]
-)
-nav.run()
+pages = [
+    st.Page(str(VIEWS / "system.py"), title="System", icon=":material/monitor_heart:", default=True)
+]
+pages += [
+    st.Page(str(spec.dashboard_page), title=spec.title, url_path=spec.name)
+    for spec in load_all()
+    if spec.dashboard_page is not None
+]
+st.navigation(pages).run()

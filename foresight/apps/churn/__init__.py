@@ -82,6 +82,6 @@ APP = register(
         import_file=_import,
         predict_file=_predict,
         cli=_cli(),
-        dashboard_page=Path(__file__).parents[2] / "foresight" / "dashboard" / "pages" / "churn.py",
+        dashboard_page=Path(__file__).parents[2] / "dashboard" / "views" / "churn.py",
     )
 )

@@ -77,7 +77,7 @@ if customer_id:
             .mark_bar()
             .encode(
                 x=alt.X("contribution", title="contribution"),
-                y=alt.Y("label", sort="-x", title=None),
+                y=alt.Y("label", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
                 color=alt.Color(
                     "direction",
                     scale=alt.Scale(domain=["raises", "lowers"], range=["#d62728", "#2ca02c"]),

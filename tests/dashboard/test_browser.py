@@ -1,0 +1,89 @@
+"""The dashboard in a real headless Chromium: the churn page loads data from a live API,
+draws its charts and answers a what-if. Needs Debian's chromium (`make test` installs it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+APP = Path(__file__).parents[2] / "foresight" / "dashboard" / "app.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_churn_page_in_a_browser(live_api: str, trained, tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("chromium is needed: apt-get install -y chromium (make test does this)")
+    from playwright.sync_api import sync_playwright
+
+    key, _ = trained.keys.create(name="browser-test", role="analyst")
+    port = free_port()
+    env = {**os.environ, "FORESIGHT_API_URL": live_api, "FORESIGHT_API_KEY": key}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"http://127.0.0.1:{port}/churn")
+            page.wait_for_selector("text=At-risk customers", timeout=60_000)
+            page.wait_for_selector("text=7,043", timeout=30_000)
+            page.wait_for_selector("text=What moves this customer", timeout=30_000)
+            assert page.locator("canvas, svg").count() >= 2  # the two Vega charts
+            page.get_by_text("What if…").click()
+            page.wait_for_selector("text=What-if probability", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "churn.png"), full_page=True)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("text=Recent predictions", timeout=60_000)
+            assert page.get_by_text("healthy").count() >= 1
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
