@@ -305,7 +305,8 @@ def serve(
     )
 
 
-def dashboard_command(port: int, api_url: str, api_key: str | None) -> list[str]:
+def dashboard_command(port: int) -> list[str]:
+    """The Streamlit command line (the API URL and key travel in the environment)."""
     script = Path(__file__).parent / "dashboard" / "app.py"
     return [
         sys.executable,
@@ -334,9 +335,7 @@ def dashboard(
     env = {**os.environ, "FORESIGHT_API_URL": api_url or Settings().api_url}
     if api_key:
         env["FORESIGHT_API_KEY"] = api_key
-    raise typer.Exit(
-        subprocess.call(dashboard_command(port, env["FORESIGHT_API_URL"], api_key), env=env)
-    )
+    raise typer.Exit(subprocess.call(dashboard_command(port), env=env))
 
 
 @app.command()
@@ -385,7 +384,7 @@ def demo(
         [sys.executable, "-m", "foresight", "serve", "--port", str(port)], env=env
     )
     dash = subprocess.Popen(
-        dashboard_command(dashboard_port, env["FORESIGHT_API_URL"], dash_key),
+        dashboard_command(dashboard_port),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

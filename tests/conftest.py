@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from foresight.api.app import create_app
 from foresight.apps import load_all
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
@@ -109,3 +111,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     spec.train(p, no_progress)
     yield p
     p.close()
+
+
+@pytest.fixture(scope="session")
+def api(trained: Platform) -> Iterator[TestClient]:
+    with TestClient(create_app(trained)) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def keys(trained: Platform) -> dict[str, dict[str, str]]:
+    out = {}
+    for role in ("admin", "analyst", "service"):
+        plain, _ = trained.keys.create(name=f"test-{role}", role=role)
+        out[role] = {"X-API-Key": plain}
+    return out

@@ -20,6 +20,15 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _invalid(raw: Any) -> JSONResponse:
+    """A 422 naming each bad field, with a one-line summary in ``detail``."""
+    errors = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in raw]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return JSONResponse(
+        {"detail": f"invalid request: {summary}", "errors": errors}, status_code=422
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ForesightError)
     async def foresight_error(_: Request, exc: ForesightError) -> JSONResponse:
@@ -32,20 +41,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return JSONResponse(
-            {"detail": f"invalid request: {summary}", "errors": errors}, status_code=422
-        )
+        return _invalid(exc.errors())
 
     @app.exception_handler(ValidationError)
     async def model_validation_error(_: Request, exc: ValidationError) -> JSONResponse:
         # Bodies some hot routes validate themselves: same answer as FastAPI's own 422.
-        errors = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return JSONResponse(
-            {"detail": f"invalid request: {summary}", "errors": errors}, status_code=422
-        )
+        return _invalid(exc.errors())
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -73,3 +73,52 @@ def test_corrupted_artifact_is_detected(tmp_path: Path) -> None:
         store.load("m.pkl", sha)
     with pytest.raises(ArtifactCorrupted):
         store.load("missing.pkl", sha)
+
+
+def test_fast_single_row_path_matches_booster_predict(data) -> None:
+    sig, matrix, y = data
+    splits = tt.folds(y, seed=0)
+    tuned = tt.tune_lightgbm(sig, matrix, y, splits, seconds=5, max_trials=1, seed=0)
+    model = tt.fit_lightgbm(sig, matrix, y, tuned, seed=0)
+    rows = matrix[:20].copy()
+    rows[3, 0] = np.nan  # missing values take the same path
+    for row in rows:
+        one = row.reshape(1, -1)
+        np.testing.assert_allclose(
+            model.raw(one), model.booster.predict(one, raw_score=True), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            model.explain(one).log_odds[0],
+            model.calib_a * model.booster.predict(one, pred_contrib=True)[0, :-1],
+            rtol=1e-9,
+            atol=1e-12,
+        )
+    again = pickle.loads(pickle.dumps(model))  # native handles are rebuilt, not pickled
+    np.testing.assert_allclose(again.predict_proba(rows[:1]), model.predict_proba(rows[:1]))
+
+
+def test_compiled_trees_match_the_booster_on_batches(data, monkeypatch) -> None:
+    from foresight.platform.tabular import compiled as compiled_mod
+    from foresight.platform.tabular.models import BATCH_ROWS
+
+    sig, matrix, y = data
+    splits = tt.folds(y, seed=0)
+    tuned = tt.tune_lightgbm(sig, matrix, y, splits, seconds=5, max_trials=1, seed=0)
+    model = tt.fit_lightgbm(sig, matrix, y, tuned, seed=0)
+    assert model.compiled is not None, "gcc + tl2cgen should compile the trees here"
+    big = np.repeat(matrix, BATCH_ROWS // len(matrix) + 1, axis=0)
+    big[::5, 1] = np.nan  # missing values follow LightGBM's default directions
+    expected = model.booster.predict(big, raw_score=True)
+    np.testing.assert_allclose(model.raw(big), expected, rtol=1e-12, atol=1e-12)
+    again = pickle.loads(pickle.dumps(model))  # the library travels inside the artifact
+    np.testing.assert_allclose(again.raw(big), expected, rtol=1e-12, atol=1e-12)
+
+    # Without a toolchain the build is skipped and batches use the booster.
+    monkeypatch.setattr(
+        compiled_mod.tempfile,
+        "TemporaryDirectory",
+        lambda **kw: (_ for _ in ()).throw(OSError("no compiler")),
+    )
+    plain = tt.fit_lightgbm(sig, matrix, y, tuned, seed=0)
+    assert plain.compiled is None
+    np.testing.assert_allclose(plain.raw(big), expected, rtol=1e-12)

@@ -282,22 +282,10 @@ class ChurnService:
         out: dict[str, str | None] = {}
         with self.p.db.session() as s:
             for chunk in range(0, len(ids), 500):
-                part = ids[chunk : chunk + 500]
-                latest = (
-                    select(
-                        ChurnPredictionRow.customer_id,
-                        func.max(ChurnPredictionRow.prediction_id).label("m"),
-                    )
-                    .where(ChurnPredictionRow.customer_id.in_(part))
-                    .group_by(ChurnPredictionRow.customer_id)
-                    .subquery()
+                query = _latest_per_customer(
+                    ChurnPredictionRow.customer_id.in_(ids[chunk : chunk + 500])
                 )
-                rows = s.execute(
-                    select(ChurnPredictionRow.customer_id, ChurnPredictionRow.risk_tier).join(
-                        latest, ChurnPredictionRow.prediction_id == latest.c.m
-                    )
-                )
-                out.update({r[0]: r[1] for r in rows})
+                out.update({r.customer_id: r.risk_tier for r in s.scalars(query)})
         return out
 
     # ---- many customers ----------------------------------------------------------------
@@ -476,19 +464,9 @@ class ChurnService:
             )
 
     def _latest_query(self) -> Any:
-        latest = (
-            select(
-                ChurnPredictionRow.customer_id,
-                func.max(ChurnPredictionRow.prediction_id).label("m"),
-            )
-            .where(ChurnPredictionRow.customer_id.is_not(None))
-            .group_by(ChurnPredictionRow.customer_id)
-            .subquery()
-        )
-        return (
-            select(ChurnPredictionRow)
-            .join(latest, ChurnPredictionRow.prediction_id == latest.c.m)
-            .join(ChurnCustomerRow, ChurnCustomerRow.customer_id == ChurnPredictionRow.customer_id)
+        """Each stored customer's latest prediction."""
+        return _latest_per_customer(ChurnPredictionRow.customer_id.is_not(None)).join(
+            ChurnCustomerRow, ChurnCustomerRow.customer_id == ChurnPredictionRow.customer_id
         )
 
     def at_risk(
@@ -515,3 +493,17 @@ class ChurnService:
 
     def close(self) -> None:
         self.log.close()
+
+
+def _latest_per_customer(condition: Any) -> Any:
+    """The latest prediction of every customer matching ``condition``."""
+    latest = (
+        select(
+            ChurnPredictionRow.customer_id,
+            func.max(ChurnPredictionRow.prediction_id).label("m"),
+        )
+        .where(condition)
+        .group_by(ChurnPredictionRow.customer_id)
+        .subquery()
+    )
+    return select(ChurnPredictionRow).join(latest, ChurnPredictionRow.prediction_id == latest.c.m)

@@ -13,8 +13,14 @@ from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
+import structlog
 
+from foresight.platform.tabular.compiled import CompiledForest
+from foresight.platform.tabular.fastrow import FastRowPredictor
 from foresight.platform.tabular.signature import Signature
+
+log = structlog.get_logger(__name__)
+BATCH_ROWS = 2000  # from here on, batches use every core (and compiled trees if present)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -62,18 +68,46 @@ class LightGBMModel:
     calib_b: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     algorithm: str = "lightgbm"
+    compiled: CompiledForest | None = None  # native code for batches, when a compiler exists
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_fast", None)  # native handles: rebuilt lazily after loading
+        return state
+
+    @property
+    def fast(self) -> FastRowPredictor:
+        fast: FastRowPredictor | None = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self.__dict__["_fast"] = FastRowPredictor(
+                self.booster, len(self.signature.columns)
+            )
+        return fast
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
-        # One thread: for one row, thread start-up costs more than the trees.
-        threads = 1 if len(matrix) < 2000 else 0
+        if len(matrix) == 1:
+            return np.array([self.fast.raw(matrix[0])])
+        if len(matrix) >= BATCH_ROWS and self.compiled is not None:
+            try:
+                return self.compiled.predict_raw(matrix)
+            except Exception as exc:  # a library this machine cannot load: use the booster
+                log.warning("compiled_trees_unusable", error=f"{type(exc).__name__}: {exc}")
+                self.compiled = None
+        # One thread for small batches: thread start-up costs more than the trees.
+        threads = 1 if len(matrix) < BATCH_ROWS else 0
         return np.asarray(self.booster.predict(matrix, raw_score=True, num_threads=threads))
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         return sigmoid(self.calib_a * self.raw(matrix) + self.calib_b)
 
     def explain(self, matrix: np.ndarray) -> Explanation:
-        threads = 1 if len(matrix) < 2000 else 0
-        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=threads))
+        if len(matrix) == 1:
+            contrib = self.fast.contributions(matrix[0]).reshape(1, -1)
+        else:
+            threads = 1 if len(matrix) < BATCH_ROWS else 0
+            contrib = np.asarray(
+                self.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+            )
         # Platt is affine in log-odds, so scaling TreeSHAP values keeps them exact.
         log_odds = self.calib_a * contrib[:, :-1]
         base = self.calib_a * contrib[:, -1] + self.calib_b

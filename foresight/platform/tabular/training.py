@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from foresight.platform.tabular.compiled import CompiledForest
 from foresight.platform.tabular.models import BinaryModel, LightGBMModel, LogisticModel
 from foresight.platform.tabular.signature import Signature
 
@@ -233,7 +234,13 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_lightgbm(
-    sig: Signature, matrix: np.ndarray, y: np.ndarray, tuned: TunedLightGBM, *, seed: int
+    sig: Signature,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    tuned: TunedLightGBM,
+    *,
+    seed: int,
+    compile_trees: bool = True,
 ) -> LightGBMModel:
     """Refit on all training rows with the tuned params; calibrate on out-of-fold scores."""
     data = lgb.Dataset(matrix, y, categorical_feature=sig.categorical_indices or "auto")
@@ -243,6 +250,7 @@ def fit_lightgbm(
     return LightGBMModel(
         signature=sig,
         booster=booster,
+        compiled=CompiledForest.build(booster) if compile_trees else None,
         calib_a=a,
         calib_b=b,
         params={**tuned.params, "num_boost_round": tuned.rounds},
