@@ -172,16 +172,15 @@ class ChurnService:
                 + "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
                 details=[e.as_dict() for e in errors],
             )
-        matrix = row.reshape(1, -1)
         factors: list[dict[str, Any]] = []
         base = None
         if req.explain:
-            expl = model.explain(matrix)
-            p = float(expl.probability[0])
-            base = float(1 / (1 + np.exp(-expl.base_log_odds[0])))
+            expl = model.explain_one(row)
+            p = expl.probability
+            base = expl.base_probability
             factors = self._factors(model.signature, row, expl, req.top)
         else:
-            p = float(model.predict_proba(matrix)[0])
+            p = float(model.predict_proba(row.reshape(1, -1))[0])
         tier = churn_model.risk_tier(p)
         now = self.clock()
         self._record(req.customer_id, p, tier, served, now, source="api")
@@ -204,15 +203,16 @@ class ChurnService:
 
     @staticmethod
     def _factors(signature: Any, row: np.ndarray, expl: Any, top: int) -> list[dict[str, Any]]:
-        contrib = expl.probability_contributions()[0]
-        log_odds = expl.log_odds[0].tolist()
-        order = np.argsort(-np.abs(contrib))[:top].tolist()
-        contrib = contrib.tolist()
+        """The ``top`` largest contributions, in the user's column names and values."""
+        contrib = expl.probability_contributions()
+        log_odds = expl.log_odds
+        values = row.tolist()
+        order = sorted(range(len(contrib)), key=lambda i: abs(contrib[i]), reverse=True)
         out = []
-        for i in order:
+        for i in order[:top]:
             if abs(log_odds[i]) < 1e-9:
                 continue
-            name, value = signature.columns[i].name, signature.decode_value(i, row[i])
+            name, value = signature.columns[i].name, signature.decode_value(i, values[i])
             verb = "raises" if contrib[i] > 0 else "lowers"
             out.append(
                 {

@@ -8,6 +8,7 @@ contributions a user reads add up to ``probability - base_probability``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +50,35 @@ class Explanation:
         )
 
 
+@dataclass
+class RowExplanation:
+    """One row's explanation in plain floats (the single-request path avoids NumPy calls)."""
+
+    probability: float
+    base_log_odds: float
+    log_odds: list[float]
+
+    @classmethod
+    def first_of(cls, expl: Explanation) -> RowExplanation:
+        return cls(
+            float(expl.probability[0]), float(expl.base_log_odds[0]), expl.log_odds[0].tolist()
+        )
+
+    @property
+    def base_probability(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.base_log_odds))
+
+    def probability_contributions(self) -> list[float]:
+        """As :meth:`Explanation.probability_contributions`, for this row."""
+        total = sum(self.log_odds)
+        p = self.probability
+        if abs(total) < 1e-12:
+            slope = p * (1 - p)
+            return [v * slope for v in self.log_odds]
+        scale = (p - self.base_probability) / total
+        return [v * scale for v in self.log_odds]
+
+
 class BinaryModel(Protocol):
     algorithm: str
     signature: Signature
@@ -56,6 +86,8 @@ class BinaryModel(Protocol):
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray: ...
 
     def explain(self, matrix: np.ndarray) -> Explanation: ...
+
+    def explain_one(self, row: np.ndarray) -> RowExplanation: ...
 
 
 @dataclass
@@ -99,6 +131,14 @@ class LightGBMModel:
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         return sigmoid(self.calib_a * self.raw(matrix) + self.calib_b)
+
+    def explain_one(self, row: np.ndarray) -> RowExplanation:
+        contrib = self.fast.contributions(row).tolist()
+        a = self.calib_a
+        log_odds = [a * v for v in contrib[:-1]]
+        base = a * contrib[-1] + self.calib_b
+        probability = 1.0 / (1.0 + math.exp(-(base + sum(log_odds))))
+        return RowExplanation(probability, base, log_odds)
 
     def explain(self, matrix: np.ndarray) -> Explanation:
         if len(matrix) == 1:
@@ -164,6 +204,9 @@ class LogisticModel:
             probability=probability, base_log_odds=np.full(len(matrix), base), log_odds=terms
         )
 
+    def explain_one(self, row: np.ndarray) -> RowExplanation:
+        return RowExplanation.first_of(self.explain(row.reshape(1, -1)))
+
 
 @dataclass
 class RuleModel:
@@ -205,6 +248,9 @@ class RuleModel:
         if self.column is not None:
             log_odds[:, self.signature.names.index(self.column)] = logit_p - base
         return Explanation(probability=probability, base_log_odds=base, log_odds=log_odds)
+
+    def explain_one(self, row: np.ndarray) -> RowExplanation:
+        return RowExplanation.first_of(self.explain(row.reshape(1, -1)))
 
 
 def fit_rule_model(signature: Signature, matrix: np.ndarray, y: np.ndarray) -> RuleModel:

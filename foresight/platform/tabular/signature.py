@@ -86,7 +86,9 @@ class Signature:
             for c in self.columns
             if c.kind == "categorical"
         }
-        self._plan = [(i, c, self._codes.get(c.name)) for i, c in enumerate(self.columns)]
+        self._plan = [
+            (i, c, self._codes.get(c.name), c.non_negative) for i, c in enumerate(self.columns)
+        ]
 
     # Pickle only the declared fields; lookup tables are rebuilt on load, so an artifact
     # written by an older version still loads after they change.
@@ -177,7 +179,7 @@ class Signature:
                             key, "unknown field; the model expects: " + ", ".join(self.names)
                         )
                     )
-        for i, col, codes in self._plan:
+        for i, col, codes, non_negative in self._plan:
             value = record.get(col.name)
             kind = type(value)
             # Fast paths for the JSON types a well-formed request carries.
@@ -188,7 +190,7 @@ class Signature:
                 codes is None
                 and (kind is int or kind is float)
                 and value == value  # not NaN
-                and (not col.non_negative or value >= 0)  # type: ignore[operator]
+                and (not non_negative or value >= 0)  # type: ignore[operator]
             ):
                 row[i] = value
                 continue
@@ -307,7 +309,7 @@ class Signature:
     def decode_value(self, index: int, value: float) -> Any:
         """The user's own value for an encoded cell (for explanations)."""
         col = self.columns[index]
-        if np.isnan(value):
+        if value != value:  # NaN: the value was missing
             return None
         if col.kind == "categorical":
             return col.categories[int(value)]
