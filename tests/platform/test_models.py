@@ -53,8 +53,9 @@ def test_check_model_contract(data, tmp_path: Path) -> None:
         one = model.explain_one(matrix[7])  # the single-request path agrees with the batch one
         assert abs(one.probability - p[7]) < 1e-12
         np.testing.assert_allclose(one.log_odds, expl.log_odds[7], atol=1e-12)
-        np.testing.assert_allclose(one.probability_contributions(),
-                                   expl.probability_contributions()[7], atol=1e-12)
+        np.testing.assert_allclose(
+            one.probability_contributions(), expl.probability_contributions()[7], atol=1e-12
+        )
         sha = store.save(f"{model.algorithm}.pkl", model)
         again = store.load(f"{model.algorithm}.pkl", sha)
         np.testing.assert_array_equal(again.predict_proba(matrix), p)  # deterministic
