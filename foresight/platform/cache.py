@@ -6,7 +6,6 @@ promotion makes old entries unreachable without a purge.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -69,7 +68,11 @@ class RedisCache:
 
 
 class TieredCache:
-    """L1 in front of an optional L2; an L2 hit refills L1 for at most ``l1_ttl`` seconds."""
+    """L1 in front of an optional L2; an L2 hit refills L1 for at most ``l1_ttl`` seconds.
+
+    An L2 failure opens a breaker for ``l2_retry_after`` seconds: while Redis is down,
+    requests use L1 alone instead of each waiting for a connection timeout.
+    """
 
     def __init__(
         self,
@@ -77,11 +80,25 @@ class TieredCache:
         l2: Cache | None = None,
         *,
         l1_ttl: float = 5.0,
+        l2_retry_after: float = 5.0,
         on_lookup: Any = None,
+        clock: Any = time.monotonic,
     ) -> None:
         self.l1, self.l2, self.l1_ttl = l1, l2, l1_ttl
+        self.l2_retry_after = l2_retry_after
+        self.clock = clock
+        self._l2_down_until = 0.0
         # on_lookup(namespace, level): 'l1', 'l2' or 'miss' — feeds the hit-rate metric.
         self.on_lookup = on_lookup or (lambda ns, level: None)
+
+    def _l2(self) -> Cache | None:
+        """L2 unless it failed within the last ``l2_retry_after`` seconds."""
+        if self.l2 is None or self.clock() < self._l2_down_until:
+            return None
+        return self.l2
+
+    def _l2_failed(self) -> None:
+        self._l2_down_until = self.clock() + self.l2_retry_after
 
     def get(self, key: str) -> Any | None:
         ns = key.split(":", 1)[0]
@@ -89,10 +106,12 @@ class TieredCache:
         if value is not None:
             self.on_lookup(ns, "l1")
             return value
-        if self.l2 is not None:
+        l2 = self._l2()
+        if l2 is not None:
             try:
-                value = self.l2.get(key)
+                value = l2.get(key)
             except Exception:  # a Redis outage degrades to L1-only, it does not fail requests
+                self._l2_failed()
                 value = None
             if value is not None:
                 self.l1.set(key, value, self.l1_ttl)
@@ -103,11 +122,15 @@ class TieredCache:
 
     def set(self, key: str, value: Any, ttl: float) -> None:
         self.l1.set(key, value, min(ttl, self.l1_ttl) if self.l2 is not None else ttl)
-        if self.l2 is not None:
-            with contextlib.suppress(Exception):
-                self.l2.set(key, value, ttl)
+        l2 = self._l2()
+        if l2 is not None:
+            try:
+                l2.set(key, value, ttl)
+            except Exception:
+                self._l2_failed()
 
     def delete_prefix(self, prefix: str) -> int:
+        """Invalidate everywhere; an L2 failure here is raised (stale data must not survive)."""
         count = self.l1.delete_prefix(prefix)
         if self.l2 is not None:
             count += self.l2.delete_prefix(prefix)

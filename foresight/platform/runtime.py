@@ -59,7 +59,12 @@ class Platform:
             migrate.upgrade(db, [a.migrations for a in apps])
         metrics = Metrics()
         registry = ModelRegistry(db, LocalArtifactStore(settings.artifacts_dir))
-        client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        # Short timeouts: a slow or absent Redis must cost a request milliseconds, not seconds.
+        client = (
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            if settings.redis_url
+            else None
+        )
         l2 = RedisCache(client, settings.redis_prefix + "cache:") if client is not None else None
         cache = TieredCache(MemoryCache(), l2, on_lookup=metrics.on_cache_lookup)
         limiter = RateLimiter(

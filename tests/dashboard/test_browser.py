@@ -7,15 +7,15 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from foresight.cli import dashboard_command
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-APP = Path(__file__).parents[2] / "foresight" / "dashboard" / "app.py"
 
 
 def free_port() -> int:
@@ -34,24 +34,7 @@ def test_churn_page_in_a_browser(live_api: str, trained, tmp_path: Path) -> None
     port = free_port()
     env = {**os.environ, "FORESIGHT_API_URL": live_api, "FORESIGHT_API_KEY": key}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        dashboard_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         for _ in range(100):

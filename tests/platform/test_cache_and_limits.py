@@ -56,10 +56,34 @@ def test_tiered_cache_fills_l1_from_redis_and_counts_hits(redis_prefix: str) -> 
 
 
 def test_tiered_cache_survives_redis_outage() -> None:
-    dead = RedisCache(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2), "x:")
-    cache = TieredCache(MemoryCache(), dead)
+    now = [0.0]
+    calls = []
+
+    class DownRedis:
+        def get(self, key):
+            calls.append("get")
+            raise ConnectionError("redis is down")
+
+        def set(self, key, value, ttl):
+            calls.append("set")
+            raise ConnectionError("redis is down")
+
+    cache = TieredCache(MemoryCache(), DownRedis(), l2_retry_after=5.0, clock=lambda: now[0])
+    cache.set("a:1", 5, ttl=60)  # L2 fails: the breaker opens, L1 still serves
+    assert cache.get("a:1") == 5
+    assert cache.get("a:2") is None and calls == ["set"]  # no L2 call while open
+    now[0] = 6.0
+    assert cache.get("a:2") is None and calls == ["set", "get"]  # one retry after the pause
+
+
+def test_tiered_cache_with_an_unreachable_redis_server() -> None:
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    cache = TieredCache(MemoryCache(), RedisCache(client, "x:"))
+    started = time.monotonic()
     cache.set("a:1", 5, ttl=60)
     assert cache.get("a:1") == 5
+    assert [cache.get(f"b:{i}") for i in range(50)] == [None] * 50
+    assert time.monotonic() - started < 5  # the breaker keeps requests off the dead server
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
