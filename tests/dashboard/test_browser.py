@@ -59,13 +59,13 @@ def test_churn_page_in_a_browser(live_api: str, trained, tmp_path: Path) -> None
             page.wait_for_selector("text=At-risk customers", timeout=60_000)
             page.wait_for_selector("text=7,043", timeout=30_000)
             page.wait_for_selector("text=What moves this customer", timeout=30_000)
-            assert page.locator("canvas, svg").count() >= 2  # the two Vega charts
+            page.locator(".vega-embed").nth(1).wait_for(timeout=30_000)  # both Vega charts drawn
             page.get_by_text("What if…").click()
             page.wait_for_selector("text=What-if probability", timeout=30_000)
             page.screenshot(path=str(tmp_path / "churn.png"), full_page=True)
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("text=Recent predictions", timeout=60_000)
-            assert page.get_by_text("healthy").count() >= 1
+            page.get_by_text("healthy", exact=True).first.wait_for(timeout=30_000)
             browser.close()
     finally:
         proc.terminate()
