@@ -108,8 +108,9 @@ class TrainingPipeline:
             ctx.progress(name, 0.0, f"{name}…")
             t0 = time.perf_counter()
             value = fn()
-            steps.append({"step": name, "seconds": round(time.perf_counter() - t0, 3)})
-            ctx.progress(name, 1.0, f"{name} done")
+            seconds = time.perf_counter() - t0
+            steps.append({"step": name, "seconds": round(seconds, 3)})
+            ctx.progress(name, 1.0, f"done in {seconds:.1f} s")
             return value
 
         try:
