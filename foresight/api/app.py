@@ -24,6 +24,9 @@ def create_app(platform: Platform) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Only a process that runs jobs may fail the ones a crashed run left behind: a CLI
+        # command starting beside a live server must not touch that server's jobs.
+        platform.jobs.recover()
         for spec in apps:
             platform.server.warm(spec.name)
             if spec.on_start:

@@ -51,7 +51,7 @@ class Platform:
         migrate_db: bool = True,
         notifier: Notifier | None = None,
     ) -> Platform:
-        """Build every service; run migrations and recover interrupted jobs."""
+        """Build every service and run migrations (job recovery is the API process's job)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         apps = list(apps)
@@ -81,7 +81,6 @@ class Platform:
         jobs = JobQueue(
             db, on_finish=lambda job: metrics.jobs.labels(job.app, job.kind, job.status).inc()
         )
-        jobs.recover()
         server = ModelServer(
             registry,
             pointer_ttl=settings.production_pointer_ttl,

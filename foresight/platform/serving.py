@@ -141,8 +141,3 @@ class ModelServer:
         raise NoModelAvailable(
             f"no {name} model is available; train one with `foresight train {name}`"
         )
-
-    def retry_broken(self) -> None:
-        """Allow a re-load of artifacts that failed before (e.g. after a restore)."""
-        with self._lock:
-            self._broken.clear()

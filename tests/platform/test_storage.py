@@ -141,3 +141,26 @@ def test_api_keys_hashed_verified_revoked(db: Database) -> None:
     keys.revoke(principal.key_id)
     time.sleep(0.01)
     assert keys.verify(plain) is None
+
+
+def test_only_the_api_process_recovers_interrupted_jobs(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from foresight.api.app import create_app
+    from foresight.platform.db.tables import JobRow
+    from foresight.platform.runtime import Platform
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    server = Platform.create(settings, load_all())
+    with server.db.session() as s:
+        s.add(JobRow(id="live-job", app="churn", kind="predict_batch", status="running"))
+    # A CLI command starting beside a live server must leave that server's job alone.
+    cli = Platform.create(settings, load_all())
+    assert cli.jobs.get("live-job").status == "running"
+    cli.close()
+    # A restarted API process is the one that fails what a crashed run left behind.
+    with TestClient(create_app(server)):
+        job = server.jobs.get("live-job")
+    assert job.status == "failed" and "interrupted" in job.error
+    server.close()

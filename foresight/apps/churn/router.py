@@ -24,7 +24,7 @@ from foresight.apps.churn.schemas import (
     PredictResponse,
     RiskSummary,
 )
-from foresight.apps.churn.service import ChurnService
+from foresight.apps.churn.service import ChurnService, json_records
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.runtime import Platform
 
@@ -100,7 +100,7 @@ def build_router(platform: Platform, service: ChurnService, prefix: str) -> APIR
         else:
             frame = read_csv(io.BytesIO(await _read_upload(request)))
             service.check_columns([str(c) for c in frame.columns])
-            records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+            records = json_records(frame)
         service.served()  # fail now (503) rather than inside the job if no model exists
         job, _future = platform.jobs.submit(
             app="churn", kind="predict_batch", fn=service.run_batch, records=records

@@ -49,7 +49,8 @@ class Scored:
         return churn_model.risk_tiers(self.probability)
 
 
-def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: missing cells become None, NumPy scalars plain Python."""
     clean = frame.astype(object).where(frame.notna(), None)
     return [
         {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
@@ -82,7 +83,7 @@ class ChurnService:
         table, positive = split_table(
             frame, id_column=id_column, target_column=target_column, positive_label=positive_label
         )
-        records = _json_records(table.features)
+        records = json_records(table.features)
         now = self.clock()
         target = table.target
         rows = [
