@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from foresight.apps import load_all
+from foresight.forecast_cli import forecast_command
 from foresight.platform.apps import all_apps, get_app
 from foresight.platform.errors import ForesightError
 from foresight.platform.logging import configure_logging
@@ -35,6 +36,7 @@ webhooks_cli = typer.Typer(help="Outgoing webhooks (e.g. churn.high_risk).", no_
 app.add_typer(keys_cli, name="keys")
 app.add_typer(models_cli, name="models")
 app.add_typer(webhooks_cli, name="webhooks")
+app.command("forecast")(forecast_command)
 for _spec in load_all():
     if _spec.cli is not None:
         app.add_typer(_spec.cli, name=_spec.name)

@@ -6,7 +6,7 @@ import importlib
 
 from foresight.platform.apps import AppSpec, all_apps
 
-INSTALLED = ("churn",)
+INSTALLED = ("churn", "sales")
 
 
 def load_all() -> list[AppSpec]:

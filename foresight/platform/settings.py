@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="Key the dashboard and CLI clients use.")
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
+    sales_country: str | None = Field(
+        default="US", description="Holiday calendar of the sales app (ISO code; empty: none)."
+    )
+    sales_retrain_days: float = Field(
+        default=7.0, description="Retrain sales when the last training is this old (0: never)."
+    )
     production_pointer_ttl: float = Field(
         default=1.0, description="Seconds a replica trusts its cached view of production models."
     )

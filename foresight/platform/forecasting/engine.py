@@ -116,6 +116,7 @@ class ForecastResult:
     weights: dict[str, dict[str, float]]  # group -> member -> weight
     candidates: dict[str, list[dict[str, Any]]]  # group -> candidate scores
     scores: dict[str, np.ndarray]  # group -> n × h scaled absolute errors (conformal)
+    cum_scores: dict[str, np.ndarray]  # the same for the sum of the first k steps
     scale: np.ndarray  # S, MASE scale of each full series
     nonnegative: np.ndarray  # S
     backtest: pd.DataFrame  # one row per series, window and model
@@ -139,6 +140,21 @@ class ForecastResult:
         lo, hi = self.point[rows] - half, self.point[rows] + half
         lo = np.where(self.nonnegative[rows, None], np.maximum(lo, 0.0), lo)
         return lo, hi
+
+    def sum_bounds(self, row: int, steps: int, level: float) -> tuple[float, float, float]:
+        """Point, lower and upper bound for the total of the first ``steps`` steps.
+
+        Calibrated on backtest errors of the cumulative sum itself, so the interval of a
+        period total is neither the too-wide sum of daily intervals nor a too-narrow
+        independence approximation.
+        """
+        ensemble.validate_levels((level,))
+        steps = max(1, min(steps, self.horizon))
+        total = float(self.point[row, :steps].sum())
+        q = ensemble.conformal_quantile(self.cum_scores[str(self.groups[row])], level)
+        half = float(q[steps - 1] * self.scale[row])
+        lo = max(total - half, 0.0) if self.nonnegative[row] else total - half
+        return total, lo, total + half
 
     def frame(self, levels: tuple[float, ...] = ()) -> pd.DataFrame:
         """Long format: ``unique_id``, ``ds``, ``y_hat`` and ``y_hat_lo_L``/``y_hat_hi_L``."""
@@ -389,7 +405,9 @@ def forecast(
         if nonnegative[i]:
             point[i] = np.maximum(point[i], 0)
 
-    scores, backtest = _calibrate(records, record_rows, weights, group_of, arrays, m, h)
+    scores, cum_scores, backtest = _calibrate(
+        records, record_rows, weights, group_of, arrays, m, h
+    )
     scale = np.array([_scale(a, m) for a in arrays])
     seconds["total"] = time.perf_counter() - started
     return ForecastResult(
@@ -404,6 +422,7 @@ def forecast(
         weights=weights,
         candidates=candidates,
         scores=scores,
+        cum_scores=cum_scores,
         scale=scale,
         nonnegative=nonnegative,
         backtest=backtest,
@@ -471,8 +490,8 @@ def _calibrate(
     arrays: list[np.ndarray],
     m: int,
     h: int,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Conformal scores per group, and the per-record backtest table."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
+    """Conformal scores per group (per step and cumulative), and the backtest table."""
     members = records.members
     ens = np.zeros_like(records.actual)
     for r in range(len(records)):
@@ -480,9 +499,11 @@ def _calibrate(
         ens[r] = sum(w[name] * records.preds[r, members.index(name)] for name in w)
     safe = np.where(np.isfinite(records.scale) & (records.scale > 0), records.scale, np.nan)
     err = np.abs(records.actual - ens) / safe[:, None]
+    cum = np.abs(np.cumsum(records.actual, axis=1) - np.cumsum(ens, axis=1)) / safe[:, None]
     ok = np.isfinite(err).all(axis=1)
     scores: dict[str, np.ndarray] = {}
-    pooled = err[ok]
+    cum_scores: dict[str, np.ndarray] = {}
+    pooled, pooled_cum = err[ok], cum[ok]
     if not len(pooled):
         # No backtest was possible (all series short): seasonal-naive in-sample errors,
         # widened with the square root of the step as a random walk's would be.
@@ -491,9 +512,12 @@ def _calibrate(
         ] or [np.ones(1)]
         base = np.concatenate(naive)
         pooled = base[:, None] * np.sqrt(np.arange(1, h + 1))[None, :]
+        pooled_cum = base[:, None] * np.arange(1, h + 1)[None, :]
     for g in np.unique(group_of):
-        mine = err[ok & (records.group == g)] if len(records) else pooled[:0]
-        scores[g] = mine if len(mine) >= ensemble.MIN_RECORDS else pooled
+        mine = ok & (records.group == g) if len(records) else np.zeros(0, dtype=bool)
+        enough = mine.sum() >= ensemble.MIN_RECORDS
+        scores[g] = err[mine] if enough else pooled
+        cum_scores[g] = cum[mine] if enough else pooled_cum
 
     table = []
     for r, (uid, window) in enumerate(rows):
@@ -516,7 +540,7 @@ def _calibrate(
                     "mape": metrics.mape(y, f),
                 }
             )
-    return scores, pd.DataFrame(table)
+    return scores, cum_scores, pd.DataFrame(table)
 
 
 __all__ = ["ForecastConfig", "ForecastResult", "forecast", "seasonal_naive", "shutdown_pools"]

@@ -1,0 +1,106 @@
+"""Request and response bodies of the sales API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Transaction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=100)
+    sold_at: datetime
+    quantity: float = Field(ge=0)
+    revenue: float | None = Field(default=None, description="Defaults to quantity × unit_price.")
+    unit_price: float | None = Field(default=None, ge=0)
+    category: str | None = Field(default=None, description="Required for a new product.")
+    product_name: str | None = None
+    order_id: str | None = None
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[Transaction] = Field(min_length=1, max_length=100_000)
+
+
+class ImportResponse(BaseModel):
+    rows: int
+    message: str
+
+
+class TopProduct(BaseModel):
+    rank: int
+    product_id: str
+    name: str
+    category: str
+    forecast_units: float
+    forecast_revenue: float
+    interval_80: list[float] | None = Field(description="80 % interval of the units total.")
+    previous_units: float = Field(description="Units sold in the same length of time before.")
+    trend_pct: float | None
+    trend: str = Field(description="up, down, flat (±5 %) or new")
+
+
+class TopProductsResponse(BaseModel):
+    time_period: str
+    category: str | None
+    period_start: str | None
+    period_end: str | None
+    products: list[TopProduct]
+    total: int
+    generated_at: str
+    model_version: str
+    fallback: str | None
+    cached: bool
+
+
+class ForecastPoint(BaseModel):
+    date: str
+    units: float
+    lower: float
+    upper: float
+
+
+class HistoryPoint(BaseModel):
+    date: str
+    units: float
+
+
+class ForecastResponse(BaseModel):
+    series: str
+    horizon: int
+    level: float
+    model_version: str
+    fallback: str | None
+    weights: dict[str, float]
+    history: list[HistoryPoint]
+    forecast: list[ForecastPoint]
+
+
+class BacktestMetric(BaseModel):
+    group: str
+    model: str
+    smape: float
+    mase: float
+    mae: float
+    rmse: float
+    forecasts: int
+
+
+class BacktestResponse(BaseModel):
+    model_version: str
+    trained_until: str
+    horizon_days: int
+    windows: int
+    weights: dict[str, dict[str, float]]
+    metrics: list[BacktestMetric]
+    candidates: dict[str, list[dict[str, object]]]
+
+
+class Product(BaseModel):
+    product_id: str
+    name: str
+    category: str
