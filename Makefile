@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-slow lint services bench clean
+.PHONY: demo test test-fast test-slow lint services bench bench-forecast clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,seed]'
 	touch $(STAMP)
 
 ## Install, load the demo data, train every app, serve the API (:8000) and dashboard (:8501).
@@ -30,8 +30,13 @@ lint: $(STAMP)
 services:
 	@bash scripts/services.sh
 
+## Both benchmarks; each rewrites its own section of benchmarks/RESULTS.md.
 bench: $(STAMP) services
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.forecasting
+
+bench-forecast: $(STAMP) services
+	$(BIN)/python -m benchmarks.forecasting
 
 clean:
 	rm -rf $(VENV) .foresight .pytest_cache .mypy_cache .ruff_cache

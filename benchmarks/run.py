@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as pyplatform
 import re
 import shutil
 import socket
@@ -27,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.results import machine, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -50,18 +51,6 @@ def wait_http(url: str, timeout: float = 60) -> None:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {pyplatform.python_version()}, {pyplatform.system()}"
 
 
 # ---- 1. quality --------------------------------------------------------------------------
@@ -228,13 +217,13 @@ def batch(platform, rows: int) -> dict[str, float]:
 def write(results: dict, command: str) -> str:
     q, lat, b = results["quality"], results.get("latency"), results["batch"]
     lines = [
-        "# Benchmark results",
+        "## Churn",
         "",
         f"- date: {results['date']}",
         f"- machine: {results['machine']}",
         f"- command: `{command}`",
         "",
-        "## Churn quality (IBM Telco, 7,043 customers)",
+        "### Churn quality (IBM Telco, 7,043 customers)",
         "",
         f"Tuning budget {q['tuning_seconds_budget']:.0f} s ({q['tuning_trials']} Optuna trials ran); "
         f"whole training run {q['train_wall_seconds']} s. CV = 5-fold stratified on the 80 % "
@@ -262,7 +251,7 @@ def write(results: dict, command: str) -> str:
 
         per = results["latency_seconds"] // len(rounds)
         lines += [
-            "## Single prediction with explanation over HTTP",
+            "### Single prediction with explanation over HTTP",
             "",
             f"wrk from a second process, 2 threads, 8 connections; {len(rounds)} alternating "
             f"rounds of {per} s per endpoint ({per * len(rounds)} s each in all); one uvicorn "
@@ -292,7 +281,7 @@ def write(results: dict, command: str) -> str:
             "",
         ]
     lines += [
-        "## Batch scoring in-process",
+        "### Batch scoring in-process",
         "",
         f"{b['rows']:,} Telco rows (resampled), validate + encode + predict "
         f"(`ChurnService.score_frame`), best of 3: **{b['rows_per_second']:,} rows/s** "
@@ -302,7 +291,7 @@ def write(results: dict, command: str) -> str:
         "",
     ]
     text = "\n".join(lines)
-    RESULTS.write_text(text)
+    update_section("Churn", text)
     return text
 
 

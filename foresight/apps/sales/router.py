@@ -72,7 +72,9 @@ def build_router(platform: Platform, service: SalesService, prefix: str) -> APIR
 
                 rows = ", ".join(str(i) for i in frame.index[missing][:5])
                 raise InvalidInput(f"transactions {rows} need revenue or unit_price")
-            frame["revenue"] = frame["revenue"].fillna(frame["quantity"] * frame["unit_price"])
+            frame["revenue"] = (
+                frame["revenue"].astype(float).fillna(frame["quantity"] * frame["unit_price"])
+            )
         frame = frame.drop(columns=["unit_price"])
         if frame["category"].isna().all():
             frame = frame.drop(columns=["category"])

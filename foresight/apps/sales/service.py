@@ -22,6 +22,14 @@ import pandas as pd
 import structlog
 from sqlalchemy import delete, func, select
 
+from foresight.apps.sales.tables import (
+    SalesCategoryRow,
+    SalesDailyRow,
+    SalesImportRow,
+    SalesProductRow,
+    SalesRegressorRow,
+    SalesTransactionRow,
+)
 from foresight.platform.apps import ImportResult
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.forecasting import ensemble, metrics
@@ -35,15 +43,6 @@ from foresight.platform.training import (
     Progress,
     TrainingContext,
     TrainingOutcome,
-)
-
-from foresight.apps.sales.tables import (
-    SalesCategoryRow,
-    SalesDailyRow,
-    SalesImportRow,
-    SalesProductRow,
-    SalesRegressorRow,
-    SalesTransactionRow,
 )
 
 log = structlog.get_logger(__name__)
@@ -105,7 +104,9 @@ class SalesService:
         with self.p.db.session() as s:
             known = {
                 pid: cat
-                for pid, cat in s.execute(select(SalesProductRow.product_id, SalesProductRow.category))
+                for pid, cat in s.execute(
+                    select(SalesProductRow.product_id, SalesProductRow.category)
+                )
             }
             if mode == "replace":
                 for table in (SalesDailyRow, SalesTransactionRow, SalesProductRow):
@@ -231,7 +232,12 @@ class SalesService:
         s.execute(
             SalesDailyRow.__table__.insert(),
             [
-                {"product_id": r.product_id, "day": r.day, "units": r.quantity, "revenue": r.revenue}
+                {
+                    "product_id": r.product_id,
+                    "day": r.day,
+                    "units": r.quantity,
+                    "revenue": r.revenue,
+                }
                 for r in agg.itertuples()
             ],
         )
@@ -261,7 +267,9 @@ class SalesService:
         with self.p.db.session() as s:
             s.execute(delete(SalesRegressorRow).where(SalesRegressorRow.name.in_(names)))
             s.execute(SalesRegressorRow.__table__.insert(), records)
-            s.add(SalesImportRow(source=source[:500], kind="regressors", rows=len(frame), actor=actor))
+            s.add(
+                SalesImportRow(source=source[:500], kind="regressors", rows=len(frame), actor=actor)
+            )
         self.invalidate()
         return ImportResult(
             rows=len(frame),
@@ -358,9 +366,7 @@ class SalesService:
         digest = hashlib.sha256(
             pd.util.hash_pandas_object(long, index=False).to_numpy().tobytes()
         ).hexdigest()
-        return SalesDataset(
-            validate(long, freq="D"), groups, daily, products, digest[:16]
-        )
+        return SalesDataset(validate(long, freq="D"), groups, daily, products, digest[:16])
 
     # ---- training ------------------------------------------------------------------------
     def config(self, horizon: int = HORIZON, n_windows: int = 2) -> ForecastConfig:
@@ -414,7 +420,7 @@ class SalesService:
                 try:
                     if self.retrain_due():
                         self.p.jobs.submit(app=NAME, kind="train", fn=self._train_job)
-                except Exception as exc:  # noqa: BLE001 - the scheduler must survive
+                except Exception as exc:
                     log.warning("sales_schedule_failed", error=str(exc))
 
         self._scheduler = threading.Thread(target=loop, name="sales-schedule", daemon=True)
@@ -473,7 +479,9 @@ class SalesService:
         offset, fits = self._window(served, last, days)
         model: SalesModel | None = served.model if fits else None
         products = self.products()
-        recent = daily[daily["day"] > pd.Timestamp(last) - pd.Timedelta(days=days)] if last else daily
+        recent = (
+            daily[daily["day"] > pd.Timestamp(last) - pd.Timedelta(days=days)] if last else daily
+        )
         previous = recent.groupby("product_id")["units"].sum()
         price = _unit_prices(daily, last)
         out = []
@@ -505,7 +513,9 @@ class SalesService:
         for rank, r in enumerate(out, 1):
             r["rank"] = rank
             pct = r["trend_pct"]
-            r["trend"] = "new" if pct is None else "up" if pct > 5 else "down" if pct < -5 else "flat"
+            r["trend"] = (
+                "new" if pct is None else "up" if pct > 5 else "down" if pct < -5 else "flat"
+            )
         start = (last + timedelta(days=1)) if last else None
         return {
             "time_period": period,
@@ -525,7 +535,8 @@ class SalesService:
         if last is None:
             return 0.0
         week = daily[
-            (daily["product_id"] == pid) & (daily["day"] > pd.Timestamp(last) - pd.Timedelta(days=7))
+            (daily["product_id"] == pid)
+            & (daily["day"] > pd.Timestamp(last) - pd.Timedelta(days=7))
         ]
         return float(week["units"].sum()) * days / 7
 
@@ -558,9 +569,11 @@ class SalesService:
         span = slice(offset, offset + horizon)
         dates = pd.DatetimeIndex(model.result.future[row][span])
         daily = self.daily()
-        hist = daily[daily["product_id"] == product_id] if product_id else daily[
-            daily["category"] == category
-        ]
+        hist = (
+            daily[daily["product_id"] == product_id]
+            if product_id
+            else daily[daily["category"] == category]
+        )
         hist = hist.groupby("day")["units"].sum().sort_index().iloc[-120:]
         return {
             "series": uid,
@@ -569,9 +582,7 @@ class SalesService:
             "model_version": served.label,
             "fallback": served.fallback,
             "weights": model.result.weights[str(model.result.groups[row])],
-            "history": [
-                {"date": d.date().isoformat(), "units": float(v)} for d, v in hist.items()
-            ],
+            "history": [{"date": d.date().isoformat(), "units": float(v)} for d, v in hist.items()],
             "forecast": [
                 {
                     "date": d.date().isoformat(),
@@ -610,7 +621,7 @@ class SalesService:
                         "mase": round(float(np.nanmean(part["mase"])), 4),
                         "mae": round(float(part["mae"].mean()), 4),
                         "rmse": round(float(part["rmse"].mean()), 4),
-                        "forecasts": int(len(part)),
+                        "forecasts": len(part),
                     }
                 )
         return {
@@ -705,9 +716,7 @@ class SalesTrainingSpec:
         held = data[data["ds"] > cut]
         config = self.service.config(horizon=HOLDOUT, n_windows=0)
         hold = forecast(train, config)
-        actual = np.stack(
-            [held.loc[held["unique_id"] == uid, "y"].to_numpy() for uid in hold.uids]
-        )
+        actual = np.stack([held.loc[held["unique_id"] == uid, "y"].to_numpy() for uid in hold.uids])
         dataset.holdout = {
             "uids": hold.uids,
             "actual": actual,
@@ -715,7 +724,9 @@ class SalesTrainingSpec:
             "train": {uid: g["y"].to_numpy() for uid, g in train.data.groupby("unique_id")},
         }
         model.holdout_members = hold.members
-        score = self._holdout(dataset, model.result.weights, dict(zip(hold.uids, model.result.groups, strict=True)))
+        score = self._holdout(
+            dataset, model.result.weights, dict(zip(hold.uids, model.result.groups, strict=True))
+        )
         summary = model.result.summary()
         ens = summary[summary["model"] == "ensemble"]
         out = {f"holdout_{k}": v for k, v in score.items()}

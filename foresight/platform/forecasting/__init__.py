@@ -1,7 +1,8 @@
-"""The forecasting engine shared by sales, restaurant and pricing (issue 3, in progress).
+"""The forecasting engine shared by sales, restaurant and pricing (docs/forecasting.md).
 
-Built so far: input validation of long-format series (:mod:`.series`), accuracy metrics
-(:mod:`.metrics`), the seasonal-naive baseline (:mod:`.baselines`) and rolling-origin
-backtests (:mod:`.backtest`). Statistical and LightGBM models, ensemble weights from
-backtests, prediction intervals and the CLI come next.
+- :mod:`.series` validates long-format input; :mod:`.metrics` scores forecasts.
+- :mod:`.local` (AutoETS, Theta, CES, Prophet per series) and :mod:`.gbm` (one global
+  LightGBM/XGBoost model) are the members; :mod:`.baselines` is seasonal naive.
+- :mod:`.ensemble` chooses weights on backtests and calibrates conformal intervals.
+- :mod:`.engine` runs it all: ``forecast(series, ForecastConfig(horizon=…))``.
 """

@@ -43,7 +43,7 @@ def features(dates: np.ndarray, freq: str, country: str | None) -> dict[str, np.
         put("month", index.month)
         put("weekofyear", index.isocalendar().week.astype("float").to_numpy())
     if country and unit in ("h", "min", "s", "T", "H", "D", "B"):
-        valid = index[~index.isna()]
+        valid = index[np.asarray(~np.asarray(index.isna()))]
         if len(valid):
             days = index.values.astype("datetime64[D]")
             hol = holiday_dates(country, int(valid.year.min()), int(valid.year.max()) + 1)

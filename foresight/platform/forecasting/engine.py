@@ -380,7 +380,7 @@ def forecast(
             final[name][i] = r.final[name]
         for name in global_final:
             row = global_final[name][i]
-            if np.isnan(row).any() or r.note and "observations" in r.note:
+            if np.isnan(row).any() or (r.note and "observations" in r.note):
                 row = r.final[BASELINE]
             final[name][i] = np.maximum(row, 0) if nonnegative[i] else row
 
@@ -405,9 +405,7 @@ def forecast(
         if nonnegative[i]:
             point[i] = np.maximum(point[i], 0)
 
-    scores, cum_scores, backtest = _calibrate(
-        records, record_rows, weights, group_of, arrays, m, h
-    )
+    scores, cum_scores, backtest = _calibrate(records, record_rows, weights, group_of, arrays, m, h)
     scale = np.array([_scale(a, m) for a in arrays])
     seconds["total"] = time.perf_counter() - started
     return ForecastResult(
@@ -507,9 +505,9 @@ def _calibrate(
     if not len(pooled):
         # No backtest was possible (all series short): seasonal-naive in-sample errors,
         # widened with the square root of the step as a random walk's would be.
-        naive = [
-            np.abs(a[m:] - a[:-m]) / _scale(a, m) for a in arrays if len(a) > m
-        ] or [np.ones(1)]
+        naive = [np.abs(a[m:] - a[:-m]) / _scale(a, m) for a in arrays if len(a) > m] or [
+            np.ones(1)
+        ]
         base = np.concatenate(naive)
         pooled = base[:, None] * np.sqrt(np.arange(1, h + 1))[None, :]
         pooled_cum = base[:, None] * np.arange(1, h + 1)[None, :]

@@ -66,9 +66,13 @@ def mase_rows(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np
 def owa(records: Records, forecast: np.ndarray) -> float:
     """sMAPE and MASE relative to seasonal naive, averaged (lower is better; naive = 1)."""
     base_s = np.mean(smape_rows(records.actual, records.baseline))
-    base_m = np.nanmean(mase_rows(records.actual, records.baseline, records.scale))
     s = np.mean(smape_rows(records.actual, forecast))
-    m = np.nanmean(mase_rows(records.actual, forecast, records.scale))
+    mase_base = mase_rows(records.actual, records.baseline, records.scale)
+    ok = np.isfinite(mase_base)  # flat training parts have no MASE scale
+    if not ok.any():
+        return float(s / base_s) if base_s > 0 else 1.0
+    base_m = float(np.mean(mase_base[ok]))
+    m = float(np.nanmean(mase_rows(records.actual, forecast, records.scale)[ok]))
     rel_s = s / base_s if base_s > 0 else 1.0
     rel_m = m / base_m if base_m > 0 else 1.0
     return float((rel_s + rel_m) / 2)
@@ -84,7 +88,7 @@ def choose(records: Records) -> tuple[dict[str, float], list[dict[str, object]]]
             candidates.append((owa(records, forecast), combo))
     best = min(score for score, _ in candidates)
     near = [c for c in candidates if c[0] <= best * (1 + TIE)]
-    score, combo = min(near, key=lambda c: (-len(c[1]), c[0]))
+    _score, combo = min(near, key=lambda c: (-len(c[1]), c[0]))
     weights = {records.members[i]: 1.0 / len(combo) for i in combo}
     table = [
         {"members": [records.members[i] for i in c], "owa": round(s, 4)}

@@ -157,7 +157,7 @@ class GlobalGBM:
     def _model(self, rows: int) -> Any:
         # Small panels get fewer, larger steps: as accurate there, and a third of the time.
         small = rows < SMALL_ROWS
-        common = dict(
+        common: dict[str, Any] = dict(
             n_estimators=self.n_estimators // 3 if small else self.n_estimators,
             learning_rate=self.learning_rate * 2 if small else self.learning_rate,
             subsample=0.8,

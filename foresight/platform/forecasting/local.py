@@ -158,7 +158,7 @@ def _forecast_all(
                 continue  # a global member, fitted elsewhere
             if not np.all(np.isfinite(out[name])):
                 raise FloatingPointError("non-finite forecast")
-        except Exception:  # noqa: BLE001 - one model's numerical failure must not stop the run
+        except Exception:
             out[name] = out[BASELINE]
             failed.append(name)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started

@@ -151,6 +151,16 @@ def _infer_freq(data: pd.DataFrame) -> str:
             freq = pd.infer_freq(pd.DatetimeIndex(ds))
             if freq:
                 return freq
+    # A gap defeats pandas' inference; the usual step of fixed-length frequencies still
+    # tells the frequency, so the gap itself can be reported (by _check_date_gaps).
+    longest = pd.DatetimeIndex(groups[0][1]) if groups else pd.DatetimeIndex([])
+    if len(longest) >= 3:
+        step = pd.Series(longest[1:] - longest[:-1]).mode().iloc[0]
+        fixed = {pd.Timedelta(hours=1): "h", pd.Timedelta(days=1): "D"}
+        if step in fixed:
+            return fixed[step]
+        if step == pd.Timedelta(days=7):
+            return "W-" + longest[0].day_name()[:3].upper()
     raise InvalidInput(
         "cannot infer the frequency of ds (irregular dates or series too short); "
         "pass --freq, e.g. D, W, MS, QS or YS"

@@ -70,6 +70,9 @@ def test_bad_input_names_the_problem(change, words) -> None:
 def test_gaps_in_an_integer_index_and_irregular_dates() -> None:
     with pytest.raises(InvalidInput, match="gap in its integer time index"):
         validate(pd.DataFrame({"unique_id": "a", "ds": [1, 2, 4], "y": [1.0, 2, 3]}))
-    irregular = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-05", "2020-01-11"])
+    gappy = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-05", "2020-01-06"])
+    with pytest.raises(InvalidInput, match=r"2 missing D period\(s\) \(first: 2020-01-03"):
+        validate(pd.DataFrame({"unique_id": "a", "ds": gappy, "y": [1.0, 2, 3, 4]}))
+    irregular = pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-06", "2020-01-11"])
     with pytest.raises(InvalidInput, match="pass --freq"):
         validate(pd.DataFrame({"unique_id": "a", "ds": irregular, "y": [1.0, 2, 3, 4]}))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from foresight.api.app import create_app
+from foresight.apps import load_all
+from foresight.apps.sales import service_for
+from foresight.apps.sales.demo import pizza_transactions
+from foresight.platform.runtime import Platform
+from foresight.platform.training import no_progress
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def sales(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform with a year of pizza orders and a trained, promoted sales model."""
+    path: Path = tmp_path_factory.mktemp("sales")
+    p = Platform.create(make_settings(path, sales_retrain_days=0), load_all())
+    service = service_for(p)
+    service.import_frame(pizza_transactions(), source="test", actor="test")
+    outcome = service.train(no_progress)
+    assert outcome.promoted
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def client(sales: Platform) -> Iterator[TestClient]:
+    with TestClient(create_app(sales)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def headers(sales: Platform) -> dict[str, dict[str, str]]:
+    out = {}
+    for role in ("admin", "analyst", "service"):
+        plain, _ = sales.keys.create(name=f"test-{role}", role=role)
+        out[role] = {"X-API-Key": plain}
+    return out
