@@ -100,15 +100,17 @@ def make_customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """A platform with the Telco demo loaded and a churn model trained (shared, read-mostly)."""
+    """A platform with every demo loaded and every app trained (shared, read-mostly)."""
     from foresight.platform.apps import get_app
     from foresight.platform.training import no_progress
 
     path = tmp_path_factory.mktemp("trained")
     p = Platform.create(make_settings(path), load_all())
-    spec = get_app("churn")
-    spec.load_demo(p, no_progress)
-    spec.train(p, no_progress)
+    # Every installed app trained, as `foresight demo` leaves it (health is "healthy").
+    for name in ("churn", "sales"):
+        spec = get_app(name)
+        spec.load_demo(p, no_progress)
+        spec.train(p, no_progress)
     yield p
     p.close()
 
