@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.results import machine, update_section
+from benchmarks.results import machine, parse_wrk, update_section
 from foresight.platform.forecasting import metrics
 from foresight.platform.forecasting.engine import ForecastConfig, forecast
 from foresight.platform.forecasting.series import validate
@@ -227,17 +226,7 @@ def cache_latency(seconds: int) -> dict[str, float] | None:
                 text=True,
                 check=True,
             ).stdout
-
-            def ms(label: str) -> float:
-                m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-                assert m, out
-                value, unit = float(m.group(1)), m.group(2)
-                return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-            if "Non-2xx" in out:
-                raise RuntimeError(out)
-            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-            return {"p50_ms": ms("50"), "p99_ms": ms("99"), "rps": rps}
+            return parse_wrk(out)
 
         one, eight = run(1, 1), run(2, 8)
         return {"miss_ms": miss_ms, **one, **{f"c8_{k}": v for k, v in eight.items()}}

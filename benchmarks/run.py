@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import machine, update_section
+from benchmarks.results import machine, parse_wrk, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -95,17 +94,7 @@ def run_wrk(url: str, body: dict, headers: dict[str, str], seconds: int) -> dict
     ).stdout
     os.unlink(script)
 
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert m, out
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        raise RuntimeError(f"{non2xx.group(1)} failed requests:\n{out}")
-    return {"p50_ms": ms("50"), "p90_ms": ms("90"), "p99_ms": ms("99"), "rps": rps}
+    return parse_wrk(out)
 
 
 def latency(platform, data_dir: Path, seconds: int) -> dict[str, dict[str, float]]:

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from foresight.platform.errors import ForesightError, InvalidInput
+from foresight.platform.csvfile import read_csv
+from foresight.platform.errors import ForesightError
 from foresight.platform.forecasting.engine import DEFAULT_MEMBERS, ForecastConfig, forecast
 from foresight.platform.forecasting.series import validate
 
 console = Console()
-
-
-def read_csv(path: Path, what: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{what} {path} is not a readable CSV file: {exc}") from None
 
 
 def forecast_command(
@@ -64,7 +57,7 @@ def forecast_command(
     ds, y_hat, y_hat_lo_<L>, y_hat_hi_<L>.
     """
     try:
-        frame = read_csv(file, "input")
+        frame = read_csv(file, f"input {file}")
         series = validate(frame, freq=freq, season_length=season_length)
         config = ForecastConfig(
             horizon=horizon,
@@ -74,7 +67,7 @@ def forecast_command(
             country=country,
             n_jobs=jobs,
         ).checked()
-        future_frame = read_csv(future, "future file") if future else None
+        future_frame = read_csv(future, f"future file {future}") if future else None
         n_series = int(series.data["unique_id"].nunique())
         console.print(
             f"{n_series} series, {len(series.data)} rows, "

@@ -123,8 +123,13 @@ def api(trained: Platform) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def keys(trained: Platform) -> dict[str, dict[str, str]]:
+    return make_keys(trained)
+
+
+def make_keys(platform: Platform) -> dict[str, dict[str, str]]:
+    """One API key header per role."""
     out = {}
     for role in ("admin", "analyst", "service"):
-        plain, _ = trained.keys.create(name=f"test-{role}", role=role)
+        plain, _ = platform.keys.create(name=f"test-{role}", role=role)
         out[role] = {"X-API-Key": plain}
     return out

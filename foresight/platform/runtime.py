@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class Platform:
     redis: Any | None = None
     # Per-app service objects, created once per process by each app (see service_for).
     services: dict[str, Any] = field(default_factory=dict)
+    _services_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(
@@ -101,6 +103,13 @@ class Platform:
             pipeline=pipeline,
             redis=client,
         )
+
+    def service(self, name: str, factory: Callable[[Platform], Any]) -> Any:
+        """The app service ``name`` of this process, created by ``factory`` on first use."""
+        with self._services_lock:
+            if name not in self.services:
+                self.services[name] = factory(self)
+            return self.services[name]
 
     def training_context(self, progress: Any = no_progress) -> TrainingContext:
         s = self.settings

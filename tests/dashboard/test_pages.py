@@ -53,3 +53,17 @@ def test_page_asks_for_a_key_without_one(live_api, monkeypatch: pytest.MonkeyPat
     at = AppTest.from_file(str(PAGES / "churn.py"), default_timeout=30).run()
     assert not at.exception
     assert "Enter an API key" in at.info[0].value
+
+
+def test_sales_page_shows_top_products_forecast_chart_and_backtest(dashboard_env) -> None:
+    at = AppTest.from_file(str(PAGES / "sales.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    top = at.dataframe[0].value
+    assert len(top) == 10 and list(top["rank"]) == list(range(1, 11))
+    assert "ensemble" in set(at.dataframe[1].value["model"])
+    # Switch to a category and a month: the table follows.
+    at.selectbox[0].select("veggie").run()
+    at.radio[0].set_value("month").run()
+    assert set(at.dataframe[0].value["category"]) == {"veggie"}
+    assert any("Top products" in s.value for s in at.subheader)

@@ -16,9 +16,7 @@ def service_for(platform: Platform) -> Any:
     """The churn service of this process (one per platform)."""
     from foresight.apps.churn.service import ChurnService
 
-    if "churn" not in platform.services:
-        platform.services["churn"] = ChurnService(platform)
-    return platform.services["churn"]
+    return platform.service("churn", ChurnService)
 
 
 def _router(platform: Platform) -> Any:

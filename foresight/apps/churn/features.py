@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from foresight.platform.csvfile import read_csv  # noqa: F401 - re-exported for the routes
 from foresight.platform.errors import InvalidInput
 
 TRUE_LABELS = ("yes", "true", "1", "y", "churn", "churned")
@@ -77,19 +78,3 @@ def split_table(
     return CustomerTable(
         ids=ids, features=features.reset_index(drop=True), target=target
     ), positive_label
-
-
-def read_csv(source: object) -> pd.DataFrame:
-    """Read a CSV (path or file object); a malformed or empty file is an InvalidInput."""
-    try:
-        frame = pd.read_csv(source, skipinitialspace=True)  # type: ignore[call-overload]
-    except pd.errors.EmptyDataError:
-        raise InvalidInput("the CSV file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"the CSV file cannot be parsed: {exc}") from None
-    if frame.empty:
-        raise InvalidInput("the CSV file has a header but no rows")
-    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
-    if unnamed:
-        raise InvalidInput("the CSV header has empty column names; name every column")
-    return frame

@@ -16,9 +16,7 @@ def service_for(platform: Platform) -> Any:
     """The sales service of this process (one per platform)."""
     from foresight.apps.sales.service import SalesService
 
-    if "sales" not in platform.services:
-        platform.services["sales"] = SalesService(platform)
-    return platform.services["sales"]
+    return platform.service("sales", SalesService)
 
 
 def _router(platform: Platform) -> Any:

@@ -9,20 +9,12 @@ import typer
 from rich.console import Console
 
 from foresight.platform.apps import ImportResult
+from foresight.platform.csvfile import read_csv
 from foresight.platform.errors import ForesightError, InvalidInput
 from foresight.platform.runtime import Platform
 
 cli = typer.Typer(help="Sales forecasting: regressors, top products.", no_args_is_help=True)
 console = Console()
-
-
-def read_csv(path: Path) -> Any:
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not a readable CSV file: {exc}") from None
 
 
 def import_file(platform: Platform, path: Path, **options: Any) -> ImportResult:
@@ -33,7 +25,8 @@ def import_file(platform: Platform, path: Path, **options: Any) -> ImportResult:
     ignored = [k for k, v in options.items() if v]
     if ignored:
         raise InvalidInput(f"--{ignored[0].replace('_column', '')} does not apply to sales")
-    return service_for(platform).import_frame(read_csv(path), source=str(path), mode="replace")
+    frame = read_csv(path, str(path))
+    return service_for(platform).import_frame(frame, source=str(path), mode="replace")
 
 
 def _platform() -> Platform:
@@ -52,7 +45,7 @@ def regressors(
 
     try:
         result = service_for(_platform()).import_regressors(
-            read_csv(file), source=str(file), actor="cli"
+            read_csv(file, str(file)), source=str(file), actor="cli"
         )
     except ForesightError as exc:
         console.print(f"[bold red]error:[/] {exc.message}")

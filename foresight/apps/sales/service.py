@@ -31,6 +31,7 @@ from foresight.apps.sales.tables import (
     SalesTransactionRow,
 )
 from foresight.platform.apps import ImportResult
+from foresight.platform.csvfile import row_numbers
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.forecasting import ensemble, metrics
 from foresight.platform.forecasting.engine import ForecastConfig, ForecastResult, forecast
@@ -74,7 +75,6 @@ class SalesModel:
     trained_until: date
     unit_price: dict[str, float]
     products: dict[str, dict[str, str]]  # product_id -> {name, category}
-    holdout_members: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,11 +172,12 @@ class SalesService:
         tx = frame.copy()
         tx["product_id"] = tx["product_id"].astype(str).str.strip()
         if (tx["product_id"] == "").any() or frame["product_id"].isna().any():
-            raise InvalidInput(f"product_id is empty in row(s) {_rows(tx['product_id'] == '')}")
+            empty = tx["product_id"] == ""
+            raise InvalidInput(f"product_id is empty in row(s) {row_numbers(empty)}")
         sold = pd.to_datetime(tx["sold_at"], errors="coerce", utc=True)
         if sold.isna().any():
             raise InvalidInput(
-                f"sold_at is not a date/time in row(s) {_rows(sold.isna())} "
+                f"sold_at is not a date/time in row(s) {row_numbers(sold.isna())} "
                 "(use ISO 8601, e.g. 2015-01-31 or 2015-01-31T18:30:00)"
             )
         tx["sold_at"] = sold.dt.tz_convert(None)
@@ -184,10 +185,11 @@ class SalesService:
             if col in tx.columns:
                 values = pd.to_numeric(tx[col], errors="coerce")
                 if values.isna().any():
-                    raise InvalidInput(f"{col} is not a number in row(s) {_rows(values.isna())}")
+                    rows = row_numbers(values.isna())
+                    raise InvalidInput(f"{col} is not a number in row(s) {rows}")
                 tx[col] = values.astype(float)
         if (tx["quantity"] < 0).any():
-            raise InvalidInput(f"quantity is negative in row(s) {_rows(tx['quantity'] < 0)}")
+            raise InvalidInput(f"quantity is negative in row(s) {row_numbers(tx['quantity'] < 0)}")
         if "revenue" not in tx.columns:
             if "unit_price" not in tx.columns:
                 raise InvalidInput("give a revenue or a unit_price column")
@@ -251,16 +253,16 @@ class SalesService:
             )
         days = pd.to_datetime(frame["date"], errors="coerce")
         if days.isna().any():
-            raise InvalidInput(f"date is not a date in row(s) {_rows(days.isna())}")
+            raise InvalidInput(f"date is not a date in row(s) {row_numbers(days.isna())}")
         if days.duplicated().any():
-            raise InvalidInput(f"date repeats in row(s) {_rows(days.duplicated(keep=False))}")
+            raise InvalidInput(f"date repeats in row(s) {row_numbers(days.duplicated(keep=False))}")
         names = [c for c in frame.columns if c != "date"]
         records = []
         for name in names:
             values = pd.to_numeric(frame[name], errors="coerce")
             bad = values.isna() & frame[name].notna()
             if bad.any():
-                raise InvalidInput(f"{name} is not a number in row(s) {_rows(bad)}")
+                raise InvalidInput(f"{name} is not a number in row(s) {row_numbers(bad)}")
             for d, v in zip(days.dt.date, values, strict=True):
                 if not pd.isna(v):
                     records.append({"name": str(name)[:100], "day": d, "value": float(v)})
@@ -437,6 +439,10 @@ class SalesService:
     def served(self) -> Served:
         return self.p.server.resolve(NAME, rule=lambda mv: None)
 
+    def _check_category(self, category: str | None) -> None:
+        if category is not None and category not in (known := self.categories()):
+            raise InvalidInput(f"unknown category {category!r}; categories: {', '.join(known)}")
+
     def _window(self, served: Served, last: date | None, days: int) -> tuple[int, bool]:
         """Offset of the request window in the stored forecast, and whether it fits."""
         model: SalesModel | None = served.model
@@ -448,10 +454,6 @@ class SalesService:
     def top_products(self, period: str, category: str | None, limit: int) -> dict[str, Any]:
         if period not in PERIODS:
             raise InvalidInput(f"time_period must be one of {', '.join(PERIODS)} (got {period!r})")
-        if category is not None and category not in self.categories():
-            raise InvalidInput(
-                f"unknown category {category!r}; categories: {', '.join(self.categories())}"
-            )
         served = self.served()
         version = served.version.version if served.version else 0
         data_version, _ = self.data_version()
@@ -461,6 +463,9 @@ class SalesService:
             body = dict(cached)
             body["cached"] = True
         else:
+            # Checked only on a miss: a cached key was validated when it was stored, so a
+            # hit costs no database query.
+            self._check_category(category)
             body = self._compute_top(served, period, category)
             body["_data_version"] = data_version
             self.p.cache.set(key, body, CACHE_TTL)
@@ -548,10 +553,7 @@ class SalesService:
         ensemble.validate_levels((level,))
         if product_id is not None and product_id not in self.products():
             raise NotFound(f"unknown product_id {product_id!r}")
-        if category is not None and category not in self.categories():
-            raise InvalidInput(
-                f"unknown category {category!r}; categories: {', '.join(self.categories())}"
-            )
+        self._check_category(category)
         served = self.served()
         model: SalesModel | None = served.model
         if model is None:
@@ -656,11 +658,6 @@ def _unit_prices(daily: pd.DataFrame, last: date | None) -> dict[str, float]:
     return (sums["revenue"] / sums["units"]).to_dict()
 
 
-def _rows(mask: Any) -> str:
-    rows = np.flatnonzero(np.asarray(mask))[:5] + 2
-    return ", ".join(map(str, rows))
-
-
 class SalesTrainingSpec:
     """Sales through the pipeline: the gate compares holdout MASE on the last 30 days."""
 
@@ -723,7 +720,6 @@ class SalesTrainingSpec:
             "members": hold.members,
             "train": {uid: g["y"].to_numpy() for uid, g in train.data.groupby("unique_id")},
         }
-        model.holdout_members = hold.members
         score = self._holdout(
             dataset, model.result.weights, dict(zip(hold.uids, model.result.groups, strict=True))
         )
@@ -773,12 +769,7 @@ class SalesTrainingSpec:
         """Production's weights on the same holdout forecasts (None if its members differ)."""
         if not isinstance(model, SalesModel):
             return None
-        groups = dict(zip(dataset.holdout["uids"], _groups_for(dataset), strict=True))
         try:
-            return self._holdout(dataset, model.result.weights, groups)["mase"]
+            return self._holdout(dataset, model.result.weights, dataset.groups)["mase"]
         except KeyError:
             return None
-
-
-def _groups_for(dataset: SalesDataset) -> list[str]:
-    return [dataset.groups.get(uid, "product") for uid in dataset.holdout["uids"]]

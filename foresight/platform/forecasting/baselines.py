@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from foresight.platform.forecasting.local import seasonal_naive
 from foresight.platform.forecasting.series import SeriesFrame
 
 
@@ -43,13 +44,12 @@ class SeasonalNaive:
         """One row per series and step: ``unique_id``, ``ds``, ``y_hat``."""
         frames = []
         for uid, (tail, last) in self.tails_.items():
-            reps = int(np.ceil(horizon / len(tail)))
             frames.append(
                 pd.DataFrame(
                     {
                         "unique_id": uid,
                         "ds": future_ds(last, horizon, self.freq_),
-                        "y_hat": np.tile(tail, reps)[:horizon],
+                        "y_hat": seasonal_naive(tail, horizon, len(tail)),
                     }
                 )
             )

@@ -133,10 +133,9 @@ class ForecastResult:
         """Lower and upper interval bounds (S × h, or the given rows) at ``level`` percent."""
         ensemble.validate_levels((level,))
         rows = np.arange(len(self.uids)) if rows is None else rows
-        half = np.empty((len(rows), self.horizon))
-        for i, r in enumerate(rows):
-            q = ensemble.conformal_quantile(self.scores[str(self.groups[r])], level)
-            half[i] = q * self.scale[r]
+        groups = self.groups[rows]
+        quantile = {g: ensemble.conformal_quantile(self.scores[str(g)], level) for g in set(groups)}
+        half = np.stack([quantile[g] for g in groups]) * self.scale[rows, None]
         lo, hi = self.point[rows] - half, self.point[rows] + half
         lo = np.where(self.nonnegative[rows, None], np.maximum(lo, 0.0), lo)
         return lo, hi
@@ -196,12 +195,6 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     return _POOLS[jobs]
 
 
-def shutdown_pools() -> None:
-    for pool in _POOLS.values():
-        pool.shutdown(wait=False, cancel_futures=True)
-    _POOLS.clear()
-
-
 class _LocalRun:
     """Local models running in the pool while the caller fits the global ones."""
 
@@ -246,7 +239,7 @@ def _panel(
         for i, (_, g) in enumerate(series.data.groupby("unique_id", sort=False)):
             dates[i, T - len(g) : T] = g["ds"].to_numpy(dtype="datetime64[ns]")
             dates[i, T:] = future[i].astype("datetime64[ns]")
-    return Panel(values, dates, exog, tuple(series.exogenous), series.freq)
+    return Panel(values, dates, exog, series.freq)
 
 
 def _exogenous(
@@ -384,7 +377,7 @@ def forecast(
                 row = r.final[BASELINE]
             final[name][i] = np.maximum(row, 0) if nonnegative[i] else row
 
-    records, record_rows = _records(results, members, global_back, arrays, m, group_of, backs)
+    records, record_rows = _records(results, members, global_back, arrays, m, group_of, nonnegative)
 
     weights: dict[str, dict[str, float]] = {}
     candidates: dict[str, list[dict[str, Any]]] = {}
@@ -443,7 +436,7 @@ def _records(
     arrays: list[np.ndarray],
     m: int,
     group_of: np.ndarray,
-    backs: tuple[int, ...],
+    nonnegative: np.ndarray,
 ) -> tuple[ensemble.Records, list[tuple[str, int]]]:
     preds, actual, scale, group, base, rows = [], [], [], [], [], []
     for i, r in enumerate(results):
@@ -454,7 +447,7 @@ def _records(
                     p = global_back[name][index][i]
                     if np.isnan(p).any():
                         p = window_preds[BASELINE]
-                    elif arrays[i].min() >= 0:
+                    elif nonnegative[i]:
                         p = np.maximum(p, 0)
                 else:
                     p = window_preds[name]
@@ -541,4 +534,4 @@ def _calibrate(
     return scores, cum_scores, pd.DataFrame(table)
 
 
-__all__ = ["ForecastConfig", "ForecastResult", "forecast", "seasonal_naive", "shutdown_pools"]
+__all__ = ["ForecastConfig", "ForecastResult", "forecast", "seasonal_naive"]

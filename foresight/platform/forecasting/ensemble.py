@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foresight.platform.forecasting import metrics
+
 TIE = 0.005
 MIN_RECORDS = 10  # a group with fewer backtest forecasts borrows the pooled choice
 
@@ -49,14 +51,6 @@ class Records:
         return len(self.actual)
 
 
-def smape_rows(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    denom = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(
-        np.abs(actual - forecast), denom, out=np.zeros_like(denom, dtype=float), where=denom != 0
-    )
-    return 200 * ratio.mean(axis=-1)
-
-
 def mase_rows(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
     mae = np.abs(actual - forecast).mean(axis=-1)
     ok = np.isfinite(scale) & (scale > 0)
@@ -65,8 +59,8 @@ def mase_rows(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np
 
 def owa(records: Records, forecast: np.ndarray) -> float:
     """sMAPE and MASE relative to seasonal naive, averaged (lower is better; naive = 1)."""
-    base_s = np.mean(smape_rows(records.actual, records.baseline))
-    s = np.mean(smape_rows(records.actual, forecast))
+    base_s = np.mean(metrics.smape_rows(records.actual, records.baseline))
+    s = np.mean(metrics.smape_rows(records.actual, forecast))
     mase_base = mase_rows(records.actual, records.baseline, records.scale)
     ok = np.isfinite(mase_base)  # flat training parts have no MASE scale
     if not ok.any():

@@ -36,7 +36,6 @@ class Panel:
     values: np.ndarray  # S × T
     dates: np.ndarray | None = None  # S × (T + h), datetime64
     exog: np.ndarray | None = None  # S × (T + h) × E
-    exog_names: tuple[str, ...] = ()
     freq: str | None = None
 
     def cut(self, back: int, horizon: int) -> Panel:
@@ -49,7 +48,6 @@ class Panel:
             self.values[:, :t],
             None if self.dates is None else self.dates[:, keep],
             None if self.exog is None else self.exog[:, keep],
-            self.exog_names,
             self.freq,
         )
 

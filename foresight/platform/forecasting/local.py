@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import statsforecast.models  # noqa: F401 - imported here so pool workers inherit it loaded
 
 # Models that run per series; the global LightGBM member lives in gbm.py.
 LOCAL_MEMBERS = ("auto_ets", "theta", "ces")
-OPTIONAL_LOCAL = ("standard_theta",)
 BASELINE = "seasonal_naive"
 
 

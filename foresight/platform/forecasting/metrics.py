@@ -27,12 +27,17 @@ def mape(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(100 * np.mean(np.abs((y[nonzero] - y_hat[nonzero]) / y[nonzero])))
 
 
-def smape(y: np.ndarray, y_hat: np.ndarray) -> float:
+def smape_rows(y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """sMAPE along the last axis (one value per row of a 2-D array)."""
     denom = np.abs(y) + np.abs(y_hat)
     ratio = np.divide(
         np.abs(y - y_hat), denom, out=np.zeros_like(denom, dtype=float), where=denom != 0
     )
-    return float(200 * np.mean(ratio))
+    return 200 * ratio.mean(axis=-1)
+
+
+def smape(y: np.ndarray, y_hat: np.ndarray) -> float:
+    return float(smape_rows(np.asarray(y, dtype=float), np.asarray(y_hat, dtype=float)))
 
 
 def mase_scale(y_train: np.ndarray, season_length: int) -> float:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from foresight.platform.csvfile import row_numbers
 from foresight.platform.errors import InvalidInput
 
 REQUIRED = ("unique_id", "ds", "y")
@@ -35,7 +36,6 @@ SEASON_BY_FREQ = {
     "A": 1,
     "AS": 1,
 }
-MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,6 @@ class SeriesFrame:
 
     def lengths(self) -> pd.Series:
         return self.data.groupby("unique_id", sort=False).size()
-
-
-def _rows(mask: np.ndarray) -> str:
-    """1-based data-row numbers as a file shows them (header is line 1)."""
-    rows = np.flatnonzero(mask)[:MAX_LISTED] + 2
-    more = "" if mask.sum() <= MAX_LISTED else f" and {int(mask.sum()) - MAX_LISTED} more"
-    return ", ".join(map(str, rows)) + more
 
 
 def _season(freq: str) -> int:
@@ -94,12 +87,12 @@ def validate(
     bad_y = y.isna().to_numpy() & data["y"].notna().to_numpy()
     if bad_y.any():
         raise InvalidInput(
-            f"y is not a number in row(s) {_rows(bad_y)}",
+            f"y is not a number in row(s) {row_numbers(bad_y)}",
             details=[{"field": "y", "message": "expected a number"}],
         )
     if y.isna().any():
         raise InvalidInput(
-            f"y is empty in row(s) {_rows(y.isna().to_numpy())}; fill or drop them",
+            f"y is empty in row(s) {row_numbers(y.isna().to_numpy())}; fill or drop them",
             details=[{"field": "y", "message": "missing value"}],
         )
     data["y"] = y.astype(float)
@@ -109,7 +102,7 @@ def validate(
     if dupes.any():
         first = data.loc[dupes, ["unique_id", "ds"]].iloc[0]
         raise InvalidInput(
-            f"duplicate (unique_id, ds) rows: {_rows(dupes)} (e.g. {first['unique_id']} at "
+            f"duplicate (unique_id, ds) rows: {row_numbers(dupes)} (e.g. {first['unique_id']} at "
             f"{first['ds']}); keep one row per series and time",
             details=[{"field": "ds", "message": "duplicate time in a series"}],
         )
@@ -137,7 +130,7 @@ def _parse_ds(ds: pd.Series) -> tuple[pd.Series, bool]:
     bad = parsed.isna().to_numpy()
     if bad.any():
         raise InvalidInput(
-            f"ds is neither a date nor an integer time index in row(s) {_rows(bad)}",
+            f"ds is neither a date nor an integer time index in row(s) {row_numbers(bad)}",
             details=[{"field": "ds", "message": "expected a date or an integer"}],
         )
     return parsed, False

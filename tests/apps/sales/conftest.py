@@ -12,7 +12,7 @@ from foresight.apps.sales import service_for
 from foresight.apps.sales.demo import pizza_transactions
 from foresight.platform.runtime import Platform
 from foresight.platform.training import no_progress
-from tests.conftest import make_settings
+from tests.conftest import make_keys, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,4 @@ def client(sales: Platform) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def headers(sales: Platform) -> dict[str, dict[str, str]]:
-    out = {}
-    for role in ("admin", "analyst", "service"):
-        plain, _ = sales.keys.create(name=f"test-{role}", role=role)
-        out[role] = {"X-API-Key": plain}
-    return out
+    return make_keys(sales)

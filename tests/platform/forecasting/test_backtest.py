@@ -1,4 +1,4 @@
-"""Seasonal naive baseline and rolling-origin backtests."""
+"""Seasonal naive baseline and the engine's rolling-origin backtest."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import doctest
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from foresight.platform.forecasting import backtest, baselines
+from foresight.platform.forecasting import baselines
+from foresight.platform.forecasting.engine import ForecastConfig, forecast
 from foresight.platform.forecasting.series import validate
 
 
@@ -37,44 +37,15 @@ def test_short_series_repeat_their_last_value_and_integer_index_counts_on() -> N
     assert forecast["ds"].tolist() == [10, 11] and forecast["y_hat"].tolist() == [5.0, 5.0]
 
 
-def test_windows_never_leak_and_end_at_the_last_steps() -> None:
-    series = validate(
-        pd.concat([periodic(40, "long"), periodic(30, "short"), periodic(18, "tiny")])
-    )
-    wins = list(backtest.windows(series, horizon=6, n_windows=3))
-    assert [w.index for w in wins] == [0, 1, 2]
-    for w in wins:
-        last_train = w.train.data.groupby("unique_id")["ds"].max()
-        first_test = w.test.groupby("unique_id")["ds"].min()
-        assert (last_train < first_test.reindex(last_train.index)).all()
-        assert (w.test.groupby("unique_id").size() == 6).all()
-    final = wins[-1].test.groupby("unique_id")["ds"].max()
-    assert final["long"] == series.data[series.data.unique_id == "long"]["ds"].max()
-    # "tiny" has 18 points: only the last window leaves it a full season (12) to train on.
-    assert "tiny" not in set(wins[0].test["unique_id"]) and "tiny" in set(wins[2].test["unique_id"])
-
-
-def test_backtest_scores_each_series_and_window() -> None:
-    series = validate(pd.concat([periodic(48, "flat"), periodic(48, "trend", trend=0.5)]))
-    scores = backtest.backtest(baselines.SeasonalNaive, series, horizon=6, n_windows=2)
-    assert len(scores) == 4 and set(scores["window"]) == {0, 1}
-    flat = scores[scores.unique_id == "flat"]
+def test_engine_backtest_cuts_each_series_before_its_test_part() -> None:
+    """Seasonal naive on a trend of 0.5 per month errs by exactly 12 * 0.5 = 6 (MASE 1)
+    only if every window's forecast is made from data before that window's test part."""
+    data = pd.concat([periodic(60, "flat"), periodic(60, "trend", trend=0.5)])
+    result = forecast(validate(data), ForecastConfig(horizon=6, n_windows=2, n_jobs=1))
+    naive = result.backtest[result.backtest["model"] == "seasonal_naive"]
+    assert len(naive) == 4 and set(naive["window"]) == {0, 1}
+    flat = naive[naive["unique_id"] == "flat"]
     assert (flat["mae"] == 0).all() and (flat["smape"] == 0).all()
-    trend = scores[scores.unique_id == "trend"]
-    # A season later the trend has added 12 * 0.5 = 6: the naive error, and MASE = 1.
+    trend = naive[naive["unique_id"] == "trend"]
     np.testing.assert_allclose(trend["mae"], 6.0)
     np.testing.assert_allclose(trend["mase"], 1.0)
-    summary = backtest.summarise(scores)
-    assert summary["mae"] == pytest.approx(3.0)
-
-
-def test_backtest_rejects_a_model_that_skips_steps() -> None:
-    class Lazy:
-        def fit(self, series):
-            return self
-
-        def predict(self, horizon):
-            return pd.DataFrame({"unique_id": [], "ds": [], "y_hat": []})
-
-    with pytest.raises(ValueError, match="every test step"):
-        backtest.backtest(Lazy, validate(periodic(30)), horizon=3, n_windows=1)
