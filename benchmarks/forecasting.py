@@ -423,11 +423,12 @@ def main() -> None:
     print("  " + verdict(results["pizza"]), flush=True)
     print("CLI on 1,000 monthly series…", flush=True)
     results["cli_seconds"] = cli_run()
+    print(write(results, command), flush=True)
     if not args.skip_latency:
         print("top-products latency…", flush=True)
-        results["cache"] = cache_latency(args.seconds)
-    command = "make bench-forecast (= python -m benchmarks.forecasting " + " ".join(sys.argv[1:])
-    print(write(results, command.strip() + ")"))
+        cache = cache_latency(args.seconds)
+        if cache:
+            print(write_cache(cache, args.seconds, command))
 
 
 if __name__ == "__main__":
