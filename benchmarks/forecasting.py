@@ -175,8 +175,7 @@ def cache_latency(seconds: int) -> dict[str, float] | None:
     import httpx
 
     from benchmarks.run import free_port, wait_http
-    from foresight.apps import load_all
-    from foresight.apps.sales import service_for
+    from foresight.apps.sales.service import SalesService
     from foresight.platform.runtime import Platform
     from foresight.platform.settings import Settings
 
@@ -187,10 +186,10 @@ def cache_latency(seconds: int) -> dict[str, float] | None:
         "FORESIGHT_LOG_LEVEL": "WARNING",
         "FORESIGHT_RATE_LIMIT": "10000000/minute",  # measure the cache, not the limiter
     }
-    platform = Platform.create(Settings(data_dir=data_dir), load_all())
+    platform = Platform.create(Settings(data_dir=data_dir))
     from foresight.apps.sales.demo import pizza_transactions
 
-    service = service_for(platform)
+    service = platform.service_of(SalesService)
     service.import_frame(pizza_transactions(), source="bench", actor="bench")
     service.train(lambda *a: None)
     key, _ = platform.keys.create(name="bench", role="service")

@@ -54,16 +54,15 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 # ---- 1. quality --------------------------------------------------------------------------
 def quality(data_dir: Path) -> tuple[dict, object]:
-    from foresight.apps import load_all
-    from foresight.platform.apps import get_app
     from foresight.platform.runtime import Platform
     from foresight.platform.settings import Settings
     from foresight.platform.training import no_progress
 
     settings = Settings(data_dir=data_dir)  # the default tuning budget
-    platform = Platform.create(settings, load_all())
-    spec = get_app("churn")
-    spec.load_demo(platform, no_progress)
+    platform = Platform.create(settings)
+    app = platform.app("churn")
+    app.load_demo(platform, no_progress)
+    spec = app.model("churn")
     started = time.perf_counter()
     outcome = spec.train(platform, no_progress)
     metrics = dict(outcome.version.metrics)
@@ -100,10 +99,10 @@ def run_wrk(url: str, body: dict, headers: dict[str, str], seconds: int) -> dict
 def latency(platform, data_dir: Path, seconds: int) -> dict[str, dict[str, float]]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for the latency benchmark: apt-get install -y wrk")
-    from foresight.apps.churn import service_for
+    from foresight.apps.churn.service import ChurnService
 
     mv = platform.registry.production("churn")
-    features = service_for(platform).customer("C00003")
+    features = platform.service_of(ChurnService).customer("C00003")
     key, _ = platform.keys.create(name="bench", role="service")
     env = {
         **os.environ,
@@ -171,10 +170,10 @@ def latency(platform, data_dir: Path, seconds: int) -> dict[str, dict[str, float
 
 # ---- 3. batch ----------------------------------------------------------------------------
 def batch(platform, rows: int) -> dict[str, float]:
-    from foresight.apps.churn import service_for
     from foresight.apps.churn.demo import telco_frame
+    from foresight.apps.churn.service import ChurnService
 
-    service = service_for(platform)
+    service = platform.service_of(ChurnService)
     frame = telco_frame().drop(columns=["churn"])
     frame = frame.sample(rows, replace=True, random_state=0).reset_index(drop=True)
     service.score_frame(frame.head(1000))  # warm

@@ -11,7 +11,12 @@ from rich.table import Table
 
 from foresight.platform.csvfile import read_csv
 from foresight.platform.errors import ForesightError
-from foresight.platform.forecasting.engine import DEFAULT_MEMBERS, ForecastConfig, forecast
+from foresight.platform.forecasting.engine import (
+    DEFAULT_MEMBERS,
+    ForecastConfig,
+    ForecastResult,
+    forecast,
+)
 from foresight.platform.forecasting.series import validate
 
 console = Console()
@@ -96,10 +101,7 @@ def forecast_command(
     _report(result, out)
 
 
-def _report(result: object, out: Path) -> None:
-    from foresight.platform.forecasting.engine import ForecastResult
-
-    assert isinstance(result, ForecastResult)
+def _report(result: ForecastResult, out: Path) -> None:
     summary = result.summary()
     if len(summary):
         table = Table(title="Backtest (rolling origin, out of sample)")

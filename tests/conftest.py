@@ -3,6 +3,9 @@ and one trained churn platform per test session (Telco data, short tuning box)."
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from foresight.api.app import create_app
-from foresight.apps import load_all
+from foresight.apps import BUILT_IN
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
+from foresight.platform.training import no_progress
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -29,6 +34,9 @@ def make_settings(path: Path, **overrides: object) -> Settings:
         "tuning_trials": 3,
         "log_json": False,
         "webhook_backoff_seconds": 0.0,
+        "scheduler": False,  # tests tick schedulers themselves
+        # The example app of docs/new-app.md rides along, so the contract suite covers it.
+        "apps": [*BUILT_IN, "tests.example_app"],
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -74,7 +82,7 @@ def redis_prefix() -> Iterator[str]:
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
     """A fresh, untrained platform on SQLite."""
-    p = Platform.create(make_settings(tmp_path), load_all())
+    p = Platform.create(make_settings(tmp_path))
     yield p
     p.close()
 
@@ -101,16 +109,13 @@ def make_customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """A platform with every demo loaded and every app trained (shared, read-mostly)."""
-    from foresight.platform.apps import get_app
-    from foresight.platform.training import no_progress
-
     path = tmp_path_factory.mktemp("trained")
-    p = Platform.create(make_settings(path), load_all())
+    p = Platform.create(make_settings(path))
     # Every installed app trained, as `foresight demo` leaves it (health is "healthy").
-    for name in ("churn", "sales"):
-        spec = get_app(name)
-        spec.load_demo(p, no_progress)
-        spec.train(p, no_progress)
+    for app in p.apps:
+        app.load_demo(p, no_progress)
+        for spec in app.models():
+            spec.train(p, no_progress)
     yield p
     p.close()
 
@@ -133,3 +138,23 @@ def make_keys(platform: Platform) -> dict[str, dict[str, str]]:
         plain, _ = platform.keys.create(name=f"test-{role}", role=role)
         out[role] = {"X-API-Key": plain}
     return out
+
+
+@pytest.fixture(scope="session")
+def live_api(trained: Platform) -> Iterator[str]:
+    """The trained platform's API served by uvicorn in a thread (for pages and browsers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(trained), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)

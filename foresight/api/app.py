@@ -13,29 +13,29 @@ from foresight import __version__
 from foresight.api.deps import SECURITY_SCHEMES
 from foresight.api.errors import install_error_handlers
 from foresight.api.middleware import ObservabilityMiddleware
-from foresight.api.routes import admin, models, system
-from foresight.platform.apps import all_apps
+from foresight.api.routes import admin, jobs, models, operations, outcomes, system
 from foresight.platform.runtime import Platform
 
 
 def create_app(platform: Platform) -> FastAPI:
     """Build the API over an existing :class:`Platform` (tests pass their own)."""
-    apps = all_apps()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Only a process that runs jobs may fail the ones a crashed run left behind: a CLI
-        # command starting beside a live server must not touch that server's jobs.
+        # Jobs whose owner stopped heart-beating are failed; a live replica's are not.
         platform.jobs.recover()
-        for spec in apps:
+        for _, spec in platform.model_specs():
             platform.server.warm(spec.name)
-            if spec.on_start:
-                spec.on_start(platform)
+        if platform.settings.scheduler:
+            # Every worker may run one: the lease row lets one process run each due task.
+            platform.scheduler.start(platform.settings.scheduler_interval)
         # Start-up objects (models, routes, modules) never die: keep them out of the
         # collector's generations so a full collection does not stall a request.
         gc.collect()
         gc.freeze()
         yield
+        if platform.settings.scheduler:
+            platform.scheduler.stop()
 
     app = FastAPI(
         title="Foresight",
@@ -46,9 +46,13 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_error_handlers(app)
     # Apps first: routes match in order, and prediction routes are the hot path.
-    for spec in apps:
-        app.include_router(spec.router(platform))  # each app router carries /api/v1/<app>
+    for installed in platform.apps:
+        for router in installed.routers():  # each carries its own /api/v1/… prefix
+            app.include_router(router)
     app.include_router(models.router)
+    app.include_router(jobs.router)
+    app.include_router(operations.router)
+    app.include_router(outcomes.router)
     app.include_router(admin.router)
     app.include_router(system.router)
     app.add_middleware(ObservabilityMiddleware, metrics=platform.metrics)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 
@@ -33,6 +33,29 @@ async def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+S = TypeVar("S")
+
+
+def service_of(cls: type[S]) -> Callable[[Request], Awaitable[S]]:
+    """A dependency giving the process's app service of class ``cls``.
+
+    Use as ``Annotated[ChurnService, Depends(service_of(ChurnService))]``.
+    """
+
+    async def get(request: Request) -> S:
+        platform: Platform = request.app.state.platform
+        return platform.service_of(cls)
+
+    get.__name__ = f"get_{cls.__name__}"
+    return get
+
+
+def service_from(request: Request, cls: type[S]) -> S:
+    """The same service without a dependency (for the hottest routes, which take the
+    request anyway: each dependency FastAPI resolves costs a step per request)."""
+    platform: Any = request.app.state.platform
+    return platform.service_of(cls)  # type: ignore[no-any-return]
 
 
 def _bearer(header: str | None) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from foresight.api.app import create_app
-from foresight.apps import load_all
 from foresight.platform.logging import configure_logging
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
@@ -14,4 +13,4 @@ from foresight.platform.settings import Settings
 def app_factory() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(Platform.create(settings, load_all()))
+    return create_app(Platform.create(settings))

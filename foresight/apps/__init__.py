@@ -1,15 +1,4 @@
-"""The apps. ``load_all()`` imports each one, which registers it with the platform."""
+"""The built-in apps. Each package implements :class:`foresight.platform.apps.App`;
+``FORESIGHT_APPS`` names the ones a deployment loads (these by default)."""
 
-from __future__ import annotations
-
-import importlib
-
-from foresight.platform.apps import AppSpec, all_apps
-
-INSTALLED = ("churn", "sales")
-
-
-def load_all() -> list[AppSpec]:
-    for name in INSTALLED:
-        importlib.import_module(f"foresight.apps.{name}")
-    return all_apps()
+BUILT_IN = ("foresight.apps.churn", "foresight.apps.sales")

@@ -1,61 +1,208 @@
-"""The registry of apps. Apps register here; the API, CLI and dashboard iterate it."""
+"""The app contract. Every app implements :class:`App` and nothing else; the platform, the
+API, the CLI and the dashboard iterate the Platform's one app list and never name an app.
+
+An app package (``foresight/apps/<name>/`` or any importable package named in
+``FORESIGHT_APPS``) exposes its ``App`` subclass as ``APP`` in its ``__init__.py``. See
+``docs/new-app.md``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from foresight.apps import BUILT_IN
+from foresight.platform.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from prometheus_client import CollectorRegistry
     from typer import Typer
 
+    from foresight.platform.monitor import Outcome
+    from foresight.platform.registry import ModelVersion
     from foresight.platform.runtime import Platform
+    from foresight.platform.schemas import OutcomeIn
     from foresight.platform.training import Progress, TrainingOutcome
+
+# The shape every app folder has (``docs/new-app.md``); the contract tests check it.
+APP_MODULES = (
+    "__init__.py",
+    "schemas.py",
+    "features.py",
+    "model.py",
+    "store.py",
+    "service.py",
+    "router.py",
+    "cli.py",
+    "page.py",
+    "demo.py",
+)
+
+
+class AppSettings(BaseSettings):
+    """Base of an app's settings; a subclass sets ``env_prefix="FORESIGHT_<APP>_"``."""
+
+    model_config = SettingsConfigDict(env_prefix="FORESIGHT_APP_", env_file=None, extra="ignore")
 
 
 @dataclass
 class ImportResult:
+    """What an import did, in words and numbers (``rows`` accepted)."""
+
     rows: int
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A metric a model reports, as tables and pages show it."""
+
+    key: str
+    label: str
+    higher_is_better: bool = True
+
+
 @dataclass
-class AppSpec:
-    """What an app declares to the platform. Every callable takes the :class:`Platform`."""
+class ModelSpec:
+    """One model an app owns: how to train it, when, how it is judged and its fallback.
+
+    ``train(platform, progress)`` runs the platform's training pipeline with the app's
+    :class:`~foresight.platform.training.TrainingSpec` and does whatever the app needs
+    after it (re-scoring, cache clearing). ``schedule`` is a text the scheduler parses
+    (``"weekly"``, ``"daily 03:00"``, ``"off"``); ``due`` may veto a scheduled run
+    (e.g. no data yet). ``rule`` builds the rule baseline from a registered version and
+    ``default`` builds an answer when no version exists at all (both optional links of
+    the serving fallback chain).
+    """
 
     name: str
     title: str
-    description: str
-    migrations: Path
-    router: Callable[[Platform], APIRouter]
     train: Callable[[Platform, Progress], TrainingOutcome]
-    load_demo: Callable[[Platform, Progress], ImportResult]
-    import_file: Callable[..., ImportResult]
-    predict_file: Callable[..., dict[str, Any]] | None = None
-    cli: Typer | None = None
-    dashboard_page: Path | None = None
-    on_start: Callable[[Platform], None] | None = None
+    gate_metric: str
+    headline: tuple[Metric, ...]
+    schedule: str = "off"
+    due: Callable[[Platform], bool] | None = None
+    rule: Callable[[ModelVersion], Any] | None = None
+    default: Callable[[], Any] | None = None
+    # How outcomes are scored ("binary": probabilities vs 0/1; "regression") and whether
+    # a detected drift starts a retraining run.
+    task: str | None = None
+    retrain_on_drift: bool = False
 
 
-_APPS: dict[str, AppSpec] = {}
+class App(ABC):
+    """What an app declares to the platform.
+
+    Subclasses set the class attributes and implement the abstract methods; the folder
+    layout (``APP_MODULES`` plus ``migrations/``) is the same for every app.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    folder: ClassVar[Path]
+    settings_class: ClassVar[type[AppSettings]] = AppSettings
+    service_class: ClassVar[type[Any]]
+    # Webhook events the app publishes (``foresight webhooks add`` checks against them).
+    events: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        self.settings = settings if settings is not None else self.settings_class()
+
+    @property
+    def migrations(self) -> Path:
+        """The app's own Alembic branch."""
+        return self.folder / "migrations"
+
+    @property
+    def page(self) -> Path:
+        """The app's dashboard page (a Streamlit script that talks to the API only)."""
+        return self.folder / "page.py"
+
+    def create_service(self, platform: Platform) -> Any:
+        """The app's service for this process (``Platform.service_of`` calls it once)."""
+        return self.service_class(platform, self.settings)
+
+    @abstractmethod
+    def models(self) -> list[ModelSpec]:
+        """The models this app owns (one or several), each with its training spec."""
+
+    @abstractmethod
+    def routers(self) -> list[APIRouter]:
+        """The app's HTTP routers (every path under ``/api/v1/``)."""
+
+    @abstractmethod
+    def cli(self) -> Typer | None:
+        """``foresight <app> …`` commands, or None."""
+
+    @abstractmethod
+    def import_command(self) -> Callable[..., Any]:
+        """The typed ``foresight import <app> FILE [options]`` command function."""
+
+    def predict_command(self) -> Callable[..., Any] | None:
+        """The typed ``foresight predict <app> FILE`` command function, if the app has one."""
+        return None
+
+    @abstractmethod
+    def load_demo(self, platform: Platform, progress: Progress) -> ImportResult:
+        """Load the app's public demo data (``foresight demo``)."""
+
+    def register_metrics(self, platform: Platform, registry: CollectorRegistry) -> None:  # noqa: B027
+        """Add the app's own Prometheus metrics to ``registry`` (optional)."""
+
+    def resolve_outcome(self, platform: Platform, item: OutcomeIn) -> Outcome:
+        """Match one posted outcome with the prediction it judges (``POST /outcomes``);
+        an InvalidInput says why it matches nothing (the API names the item)."""
+        raise InvalidInput(f"{self.name} takes no outcomes")
+
+    def purge_predictions(self, platform: Platform, before: datetime) -> int:
+        """Retention: delete the app's stored predictions made before ``before``."""
+        return 0
+
+    def model(self, name: str) -> ModelSpec:
+        for spec in self.models():
+            if spec.name == name:
+                return spec
+        raise NotFound(
+            f"{self.name} has no model {name!r}; its models: "
+            + ", ".join(m.name for m in self.models())
+        )
 
 
-def register(spec: AppSpec) -> AppSpec:
-    _APPS[spec.name] = spec
-    return spec
+def load_apps(modules: Iterable[str] | None = None) -> list[App]:
+    """Import each app package and instantiate its ``APP`` class (settings from the env);
+    the built-in apps when ``modules`` is None."""
+    if modules is None:
+        modules = BUILT_IN
+    apps: list[App] = []
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise InvalidInput(f"cannot import app package {module_name!r}: {exc}") from exc
+        cls = getattr(module, "APP", None)
+        if not (isinstance(cls, type) and issubclass(cls, App)):
+            raise InvalidInput(f"{module_name} has no APP class implementing foresight's App")
+        apps.append(cls())
+    names = [a.name for a in apps]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"two apps share a name: {', '.join(names)}")
+    return apps
 
 
-def all_apps() -> list[AppSpec]:
-    return list(_APPS.values())
-
-
-def get_app(name: str) -> AppSpec:
-    from foresight.platform.errors import NotFound
-
-    try:
-        return _APPS[name]
-    except KeyError:
-        raise NotFound(f"unknown app {name!r}; installed apps: {', '.join(_APPS)}") from None
+def find_app(apps: Iterable[App], name: str) -> App:
+    """The app called ``name``; a clear 404 listing the installed ones otherwise."""
+    apps = list(apps)
+    for app in apps:
+        if app.name == name:
+            return app
+    raise NotFound(f"unknown app {name!r}; installed apps: {', '.join(a.name for a in apps)}")

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from foresight.platform.errors import ArtifactCorrupted
+
+
+class ArtifactStore(Protocol):
+    """Where model artifacts live; the registry stores the relative path and checksum."""
+
+    def save(self, relative: str, obj: Any) -> str: ...
+    def load(self, relative: str, sha256: str) -> Any: ...
 
 
 class LocalArtifactStore:
@@ -40,3 +48,17 @@ class LocalArtifactStore:
             return pickle.loads(data)
         except Exception as exc:
             raise ArtifactCorrupted(f"artifact {relative} cannot be unpickled: {exc}") from exc
+
+
+# Backends by type string (``FORESIGHT_ARTIFACT_BACKEND``); an object store joins here.
+ARTIFACT_BACKENDS: dict[str, Callable[[Path], ArtifactStore]] = {"local": LocalArtifactStore}
+
+
+def artifact_store_from_kind(kind: str, root: Path) -> ArtifactStore:
+    """The artifact store of backend ``kind`` rooted at ``root``."""
+    try:
+        return ARTIFACT_BACKENDS[kind](root)
+    except KeyError:
+        raise ValueError(
+            f"unknown artifact backend {kind!r}; choose one of {', '.join(ARTIFACT_BACKENDS)}"
+        ) from None

@@ -1,7 +1,9 @@
-"""Two-level cache: in-process TTL (L1) and Redis (L2) when configured.
+"""Two-level cache: in-process TTL (L1) and an optional L2 chosen by a type string.
 
-Values are JSON. Keys carry the model version (e.g. ``churn:pred:v3:C00001``), so a
-promotion makes old entries unreachable without a purge.
+Values are JSON. Each app sees only its own namespace (:class:`AppCache`), so clearing
+one app's entries can never wipe another's. Keys carry the model version where it
+matters (e.g. ``shop:forecast:all:week:v3``), so a promotion makes old entries
+unreachable without a purge.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from cachetools import TLRUCache
@@ -135,3 +138,51 @@ class TieredCache:
         if self.l2 is not None:
             count += self.l2.delete_prefix(prefix)
         return count
+
+
+class AppCache:
+    """One app's view of the cache: every key is prefixed with ``<app>:``.
+
+    An app reads, writes and clears only its own keys; ``clear(prefix)`` drops the
+    app's keys that start with ``prefix`` (all of them by default).
+    """
+
+    def __init__(self, cache: TieredCache, namespace: str) -> None:
+        if not namespace or ":" in namespace:
+            raise ValueError("a cache namespace is a non-empty name without ':'")
+        self._cache = cache
+        self.namespace = namespace
+        self._prefix = namespace + ":"
+
+    def get(self, key: str) -> Any | None:
+        return self._cache.get(self._prefix + key)
+
+    def set(self, key: str, value: Any, ttl: float) -> None:
+        self._cache.set(self._prefix + key, value, ttl)
+
+    def clear(self, prefix: str = "") -> int:
+        return self._cache.delete_prefix(self._prefix + prefix)
+
+
+def _redis_l2(client: Any, prefix: str) -> Cache | None:
+    if client is None:
+        raise ValueError("the redis cache backend needs FORESIGHT_REDIS_URL")
+    return RedisCache(client, prefix + "cache:")
+
+
+# L2 backends by type string (``FORESIGHT_CACHE_BACKEND``); "memory" means L1 alone.
+CACHE_BACKENDS: dict[str, Callable[[Any, str], Cache | None]] = {
+    "memory": lambda client, prefix: None,
+    "redis": _redis_l2,
+}
+
+
+def cache_from_kind(kind: str, *, client: Any, prefix: str, on_lookup: Any = None) -> TieredCache:
+    """A tiered cache whose L2 is the backend named ``kind``."""
+    try:
+        factory = CACHE_BACKENDS[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown cache backend {kind!r}; choose one of {', '.join(CACHE_BACKENDS)}"
+        ) from None
+    return TieredCache(MemoryCache(), factory(client, prefix), on_lookup=on_lookup)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pandas as pd
 
 from foresight.platform.errors import InvalidInput
@@ -31,3 +34,21 @@ def row_numbers(mask: object, limit: int = 5) -> str:
     rows = np.flatnonzero(flags)[:limit] + 2
     more = "" if flags.sum() <= limit else f" and {int(flags.sum()) - limit} more"
     return ", ".join(map(str, rows)) + more
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file (an empty file is an InvalidInput)."""
+    try:
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except pd.errors.EmptyDataError:
+        raise InvalidInput("the CSV file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"the CSV file cannot be parsed: {exc}") from None
+
+
+def read_csv_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The file ``rows`` rows at a time (memory bounded by the chunk, not the file)."""
+    try:
+        yield from pd.read_csv(path, chunksize=rows, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the CSV file cannot be parsed: {exc}") from None

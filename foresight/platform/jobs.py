@@ -1,31 +1,51 @@
 """Background jobs with durable state in the database, run by an in-process worker pool.
 
-A job moves queued → running → done | failed. Its input and output are stored as
-gzip-compressed JSON lines, so any API replica can answer for it. On start,
-:meth:`JobQueue.recover` marks jobs left ``running`` or ``queued`` by a crashed process
-as failed, so none stays stuck.
+A job moves queued → running → done | failed. Input and output are gzip-compressed JSON
+lines, the output in chunks of :data:`CHUNK_ROWS` rows named by their first row
+(``out:000000001000``): any replica pages a million-row result reading only what it needs.
+
+Each :class:`JobQueue` is an ``owner`` whose thread stamps ``heartbeat_at`` on its jobs;
+:meth:`JobQueue.recover` fails only jobs with a stale heartbeat, never a live replica's.
+Late finish: a worker's every write (start, progress, chunk, done, failed) is conditional
+on its owner and status, so once a recovery failed a job its slow-but-alive worker stops
+at its next write (:class:`JobLost`), its output is deleted and the job stays failed —
+its caller was told to submit it again; a failed job never turns done.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Update, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import JobBlobRow, JobRow
-from foresight.platform.errors import JobNotFound
+from foresight.platform.errors import Conflict, InvalidInput, JobNotFound
 
 log = structlog.get_logger(__name__)
+
+CHUNK_ROWS = 1000
+"""Output rows per stored chunk: a default page (1,000 rows) touches one or two chunks."""
+MAX_ERRORS = 10_000
+"""Per-row errors kept in a summary; ``error_count`` keeps the true number."""
+ACTIVE = ("queued", "running")
+_CHUNK = "out:"  # + the chunk's first row, 12 digits, so names sort by row
+_META = "output-meta"  # row count and columns of a finished job's output
+_LEGACY = "output"  # the whole output in one blob, as jobs before chunking stored it
 
 
 @dataclass(frozen=True)
@@ -43,28 +63,31 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def progress(self) -> float:
         return 1.0 if self.status == "done" else (self.done / self.total if self.total else 0.0)
 
+    @property
+    def row_errors(self) -> list[dict[str, Any]]:
+        """The per-row errors the job reported (at most :data:`MAX_ERRORS`)."""
+        errors = self.summary.get("errors")
+        return errors if isinstance(errors, list) else []
+
+    @property
+    def error_count(self) -> int:
+        """How many per-row errors there were, including any beyond the kept ones."""
+        return int(self.summary.get("error_count", len(self.row_errors)))
+
     @classmethod
     def of(cls, r: JobRow) -> Job:
-        return cls(
-            r.id,
-            r.app,
-            r.kind,
-            r.status,
-            r.total,
-            r.done,
-            r.failed,
-            r.params,
-            r.summary,
-            r.error,
-            r.created_at,
-            r.started_at,
-            r.finished_at,
-        )
+        return cls(**{f.name: getattr(r, f.name) for f in fields(cls)})
+
+
+class JobLost(RuntimeError):
+    """This queue no longer holds the job: a recovery failed it after missed heartbeats."""
 
 
 def pack(records: Iterable[dict[str, Any]]) -> bytes:
@@ -82,26 +105,74 @@ class JobContext:
 
     def __init__(self, queue: JobQueue, job_id: str, params: dict[str, Any]) -> None:
         self.queue, self.job_id, self.params = queue, job_id, params
+        self.rows = 0  # output rows stored so far
+        self.columns: dict[str, None] = {}  # output keys in first-seen order
+        self.pending: list[dict[str, Any]] = []  # emitted rows not yet a full chunk
 
     def input(self) -> list[dict[str, Any]]:
         return self.queue.read_blob(self.job_id, "input")
 
     def progress(self, *, done: int, failed: int = 0, total: int | None = None) -> None:
-        self.queue._update(self.job_id, done=done, failed=failed, total=total)
+        """Report progress (also a heartbeat); raises :class:`JobLost` if recovered."""
+        values = {"done": done, "failed": failed} | ({} if total is None else {"total": total})
+        with self.queue.db.session() as s:
+            self.queue._hold(s, self.job_id, **values)
+
+    def emit(self, records: list[dict[str, Any]]) -> None:
+        """Append output rows; each full chunk of :data:`CHUNK_ROWS` is stored at once."""
+        for record in records:
+            self.columns.update(dict.fromkeys(record))
+        pending = self.pending + records if self.pending else records
+        full = len(pending) - len(pending) % CHUNK_ROWS
+        for start in range(0, full, CHUNK_ROWS):
+            with self.queue.db.session() as s:
+                self.queue._add_chunk(s, self, pending[start : start + CHUNK_ROWS])
+        self.pending = list(pending[full:])
 
 
-JobFn = Callable[[JobContext], tuple[list[dict[str, Any]], dict[str, Any]]]
-"""A job returns its output records and a summary."""
+JobResult = dict[str, Any] | tuple[list[dict[str, Any]], dict[str, Any]] | None
+JobFn = Callable[[JobContext], JobResult]
+"""A job emits its output with ``ctx.emit`` and returns a summary dict (or, old style,
+returns ``(records, summary)``). A summary's ``errors`` list holds per-row errors."""
+
+
+_NO_SYNC = {"synchronize_session": False}  # core-style UPDATEs: no ORM objects to sync
+
+
+def _rowcount(s: Session, stmt: Update) -> int:
+    result = s.execute(stmt, execution_options=_NO_SYNC)
+    return cast(CursorResult[Any], result).rowcount
 
 
 class JobQueue:
-    def __init__(
-        self, db: Database, *, workers: int = 2, on_finish: Callable[[Job], None] | None = None
-    ) -> None:
-        self.db = db
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
-        self.on_finish = on_finish or (lambda job: None)
+    """Durable jobs run by a thread pool; ``owner`` names this queue among replicas and
+    ``clock`` stamps every time it writes (tests move it)."""
 
+    def __init__(
+        self,
+        db: Database,
+        *,
+        workers: int = 2,
+        owner: str | None = None,
+        heartbeat_seconds: float = 5.0,
+        stale_after_seconds: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_finish: Callable[[Job], None] | None = None,
+    ) -> None:
+        if stale_after_seconds <= heartbeat_seconds:
+            raise ValueError("stale_after_seconds must exceed heartbeat_seconds")
+        self.db = db
+        self.owner = owner or f"{socket.gethostname()[:150]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stale_after_seconds = stale_after_seconds
+        self.clock = clock
+        self.on_finish = on_finish or (lambda job: None)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._beater: threading.Thread | None = None
+
+    # ---- submitting and running ------------------------------------------------------
     def submit(
         self,
         *,
@@ -112,62 +183,145 @@ class JobQueue:
         records: list[dict[str, Any]] | None = None,
         total: int = 0,
     ) -> tuple[Job, Future[None]]:
-        """Store a queued job (with its input) and start it in the pool."""
-        job_id = str(uuid.uuid4())
+        """Store a queued job (with its input) owned by this queue and start it in the pool."""
+        job_id, now = str(uuid.uuid4()), self.clock()
         params = params or {}
         with self.db.session() as s:
-            s.add(
-                JobRow(
-                    id=job_id, app=app, kind=kind, params=params, total=total or len(records or [])
-                )
-            )
+            row = JobRow(id=job_id, app=app, kind=kind, params=params, owner=self.owner)
+            row.total, row.created_at, row.heartbeat_at = total or len(records or []), now, now
+            s.add(row)
             s.flush()  # the job row must exist before its blob (foreign key)
             if records is not None:
                 s.add(JobBlobRow(job_id=job_id, name="input", data=pack(records)))
+        self._start_heartbeat()
         future = self._pool.submit(self._run, job_id, fn, params)
         return self.get(job_id), future
 
     def _run(self, job_id: str, fn: JobFn, params: dict[str, Any]) -> None:
-        with self.db.session() as s:
-            row = s.get(JobRow, job_id)
-            assert row is not None
-            row.status, row.started_at = "running", utcnow()
+        now, ctx = self.clock(), JobContext(self, job_id, params)
+        running = {"status": "running", "started_at": now, "heartbeat_at": now}
         try:
-            output, summary = fn(JobContext(self, job_id, params))
             with self.db.session() as s:
-                s.merge(JobBlobRow(job_id=job_id, name="output", data=pack(output)))
-                row = s.get(JobRow, job_id)
-                assert row is not None
-                row.status, row.finished_at, row.summary = "done", utcnow(), summary
+                if _rowcount(s, self._mine(job_id, "queued").values(running)) == 0:
+                    raise JobLost(f"job {job_id} was recovered before it started")
+            self._finish(ctx, self._summary(ctx, fn(ctx)))
+        except JobLost:
+            log.warning("job_lost", job_id=job_id, owner=self.owner)
+            with self.db.session() as s:
+                self._delete_output(s, [job_id])
+            return
         except Exception as exc:
             log.exception("job_failed", job_id=job_id)
+            error = f"{type(exc).__name__}: {exc}"
+            failed = {"status": "failed", "finished_at": self.clock(), "error": error}
             with self.db.session() as s:
-                row = s.get(JobRow, job_id)
-                if row is not None:
-                    row.status, row.finished_at = "failed", utcnow()
-                    row.error = f"{type(exc).__name__}: {exc}"
+                self._delete_output(s, [job_id])
+                if _rowcount(s, self._mine(job_id, "running").values(failed)) == 0:
+                    return  # a recovery failed it first, and announced it
         self.on_finish(self.get(job_id))
 
-    def _update(self, job_id: str, *, done: int, failed: int, total: int | None) -> None:
-        with self.db.session() as s:
-            row = s.get(JobRow, job_id)
-            if row is None:
-                return
-            row.done, row.failed = done, failed
-            if total is not None:
-                row.total = total
+    @staticmethod
+    def _summary(ctx: JobContext, result: JobResult) -> dict[str, Any]:
+        """The summary a job returned, emitting the records of an old-style tuple."""
+        if isinstance(result, tuple):
+            records, summary = result
+            ctx.emit(records)
+        else:
+            summary = result or {}
+        summary = dict(summary)
+        errors = summary.get("errors")
+        if isinstance(errors, list) and len(errors) > MAX_ERRORS:
+            summary["error_count"] = summary.get("error_count", len(errors))
+            summary["errors"] = errors[:MAX_ERRORS]
+        return summary
 
+    def _mine(self, job_id: str, status: str) -> Update:
+        """An UPDATE of ``job_id`` that matches only while this queue holds it in ``status``."""
+        return update(JobRow).where(
+            JobRow.id == job_id, JobRow.owner == self.owner, JobRow.status == status
+        )
+
+    def _hold(self, s: Session, job_id: str, **values: Any) -> None:
+        """Stamp a running job's heartbeat (and ``values``), or raise :class:`JobLost`."""
+        stmt = self._mine(job_id, "running").values(heartbeat_at=self.clock(), **values)
+        if _rowcount(s, stmt) == 0:
+            raise JobLost(f"job {job_id} is no longer held by {self.owner}")
+
+    def _add_chunk(self, s: Session, ctx: JobContext, rows: list[dict[str, Any]]) -> None:
+        # The heartbeat UPDATE locks the job row until commit, so a concurrent recovery
+        # either sees the fresh heartbeat or fails the job before this chunk lands.
+        self._hold(s, ctx.job_id)
+        s.add(JobBlobRow(job_id=ctx.job_id, name=f"{_CHUNK}{ctx.rows:012d}", data=pack(rows)))
+        ctx.rows += len(rows)
+
+    def _finish(self, ctx: JobContext, summary: dict[str, Any]) -> None:
+        """Store the last chunk and the output's shape and mark the job done, atomically."""
+        with self.db.session() as s:
+            if ctx.pending:
+                self._add_chunk(s, ctx, ctx.pending)
+                ctx.pending = []
+            meta = {"rows": ctx.rows, "columns": list(ctx.columns), "chunk_rows": CHUNK_ROWS}
+            self._hold(s, ctx.job_id, status="done", finished_at=self.clock(), summary=summary)
+            s.add(JobBlobRow(job_id=ctx.job_id, name=_META, data=pack([meta])))
+
+    @staticmethod
+    def _delete_output(s: Session, job_ids: list[str]) -> None:
+        named = or_(JobBlobRow.name.like(f"{_CHUNK}%"), JobBlobRow.name == _META)
+        s.execute(delete(JobBlobRow).where(JobBlobRow.job_id.in_(job_ids), named))
+
+    # ---- heartbeats and recovery -----------------------------------------------------
+    def beat(self) -> int:
+        """Stamp ``heartbeat_at`` on every queued or running job this queue holds (one UPDATE)."""
+        held = update(JobRow).where(JobRow.owner == self.owner, JobRow.status.in_(ACTIVE))
+        with self.db.session() as s:
+            return _rowcount(s, held.values(heartbeat_at=self.clock()))
+
+    def _start_heartbeat(self) -> None:
+        with self._lock:  # one thread per queue, started by the first job it holds
+            if self._beater is None and not self._stopped.is_set():
+                self._beater = threading.Thread(
+                    target=self._beat_forever, name="job-heartbeat", daemon=True
+                )
+                self._beater.start()
+
+    def _beat_forever(self) -> None:
+        while not self._stopped.wait(self.heartbeat_seconds):
+            try:
+                self.beat()
+            except Exception as exc:  # a database blip must not end the heartbeats
+                log.warning("job_heartbeat_failed", owner=self.owner, error=str(exc))
+
+    def recover(self) -> int:
+        """Fail queued or running jobs whose owner stopped heartbeating; returns how many.
+
+        Stale means a heartbeat older than ``stale_after_seconds`` (or none, and created
+        before that). Jobs of live owners, this queue's included, are left alone.
+        """
+        now = self.clock()
+        cutoff = now - timedelta(seconds=self.stale_after_seconds)
+        beat = JobRow.heartbeat_at
+        stale = or_(beat < cutoff, and_(beat.is_(None), JobRow.created_at < cutoff))
+        error = (
+            "interrupted: the process running it stopped (no heartbeat for "
+            f"{self.stale_after_seconds:g} s); submit the job again"
+        )
+        stmt = update(JobRow).where(JobRow.status.in_(ACTIVE), stale)
+        stmt = stmt.values(status="failed", finished_at=now, error=error)
+        with self.db.session() as s:
+            ids = list(s.scalars(stmt.returning(JobRow.id), execution_options=_NO_SYNC))
+            self._delete_output(s, ids)
+        log.info("jobs_recovered", count=len(ids), job_ids=ids)
+        for job_id in ids:
+            self.on_finish(self.get(job_id))
+        return len(ids)
+
+    # ---- reading ---------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
         with self.db.session() as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise JobNotFound(f"no job with id {job_id}")
             return Job.of(row)
-
-    def read_blob(self, job_id: str, name: str) -> list[dict[str, Any]]:
-        with self.db.session() as s:
-            blob = s.get(JobBlobRow, (job_id, name))
-            return unpack(blob.data) if blob else []
 
     def recent(self, app: str | None = None, limit: int = 50) -> list[Job]:
         with self.db.session() as s:
@@ -176,14 +330,107 @@ class JobQueue:
                 q = q.where(JobRow.app == app)
             return [Job.of(r) for r in s.scalars(q)]
 
-    def recover(self) -> int:
-        """Mark jobs a dead process left unfinished as failed; returns how many."""
+    def read_blob(self, job_id: str, name: str) -> list[dict[str, Any]]:
+        """A stored blob; ``"output"`` assembles every output chunk (prefer the pagers)."""
+        if name == _LEGACY:
+            return list(self._rows(job_id))
         with self.db.session() as s:
-            rows = s.scalars(select(JobRow).where(JobRow.status.in_(("queued", "running")))).all()
-            for row in rows:
-                row.status, row.finished_at = "failed", utcnow()
-                row.error = "interrupted: the process running it stopped; submit the job again"
-            return len(rows)
+            return self._load(s, job_id, name)
+
+    def results(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Output rows ``offset`` to ``offset + limit - 1`` of a done job (only the chunks
+        holding them are read); :class:`Conflict` while the job is not done."""
+        if offset < 0 or limit < 0:
+            raise InvalidInput(f"offset ({offset}) and limit ({limit}) must be 0 or more")
+        self._require_done(job_id)
+        with self.db.session() as s:
+            chunks = self._chunks(s, job_id)
+            first = max(bisect_right([start for start, _ in chunks], offset) - 1, 0)
+            wanted = [c for c in chunks[first:] if c[0] < offset + limit]
+            if not wanted or limit == 0:
+                return []
+            rows = [row for _, name in wanted for row in self._load(s, job_id, name)]
+        skip = offset - wanted[0][0]
+        return rows[skip : skip + limit]
+
+    def iter_results(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Every output row of a done job, read chunk by chunk (checked before iterating)."""
+        self._require_done(job_id)
+        return self._rows(job_id)
+
+    def result_count(self, job_id: str) -> int:
+        """How many output rows a done job stored."""
+        return int(self._meta(job_id)["rows"])
+
+    def result_columns(self, job_id: str) -> list[str]:
+        """Every key of a done job's output rows, in first-seen order."""
+        return [str(c) for c in self._meta(job_id)["columns"]]
+
+    def _require_done(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.status == "failed":
+            raise Conflict(f"job {job_id} failed and has no results: {job.error}")
+        if job.status != "done":
+            raise Conflict(
+                f"job {job_id} is {job.status} ({job.progress:.0%}); "
+                "its results can be read once its status is done"
+            )
+        return job
+
+    def _rows(self, job_id: str) -> Iterator[dict[str, Any]]:
+        # One short session per chunk: a slow reader (a CSV download) holds no transaction.
+        with self.db.session() as s:
+            names = [name for _, name in self._chunks(s, job_id)]
+        for name in names:
+            with self.db.session() as s:
+                rows = self._load(s, job_id, name)
+            yield from rows
+
+    @staticmethod
+    def _chunks(s: Session, job_id: str) -> list[tuple[int, str]]:
+        """(first row, name) of each output chunk, in order."""
+        named = or_(JobBlobRow.name.like(f"{_CHUNK}%"), JobBlobRow.name == _LEGACY)
+        q = select(JobBlobRow.name).where(JobBlobRow.job_id == job_id, named)
+        # A job has either chunks or, if it finished before output was chunked, _LEGACY.
+        return [(0 if n == _LEGACY else int(n[len(_CHUNK) :]), n) for n in sorted(s.scalars(q))]
+
+    def _meta(self, job_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            found = self._load(s, job_id, _META)
+        if found:
+            return found[0]
+        rows, columns = 0, dict[str, None]()  # no meta: a _LEGACY job, or not done yet
+        for row in self._rows(job_id):
+            rows += 1
+            columns.update(dict.fromkeys(row))
+        return {"rows": rows, "columns": list(columns)}
+
+    @staticmethod
+    def _load(s: Session, job_id: str, name: str) -> list[dict[str, Any]]:
+        blob = s.get(JobBlobRow, (job_id, name))
+        return unpack(blob.data) if blob else []
+
+    def purge(self, before: datetime) -> int:
+        """Retention: delete finished jobs (and their input and output) created before
+        ``before``; queued and running ones are kept whatever their age."""
+        with self.db.session() as s:
+            ids = list(
+                s.scalars(
+                    select(JobRow.id).where(
+                        JobRow.created_at < before, JobRow.status.in_(("done", "failed"))
+                    )
+                )
+            )
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                s.execute(delete(JobBlobRow).where(JobBlobRow.job_id.in_(chunk)))
+                s.execute(delete(JobRow).where(JobRow.id.in_(chunk)))
+        return len(ids)
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+        """Stop the pool and the heartbeats; with ``wait``, heartbeats last until running
+        jobs end, without it a job left running is recovered by another queue later."""
+        if wait:
+            self._pool.shutdown(wait=True)
+        self._stopped.set()
+        self._pool.shutdown(wait=False)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "Metrics"]
 
@@ -53,11 +62,31 @@ class Metrics:
         self.webhooks = Counter(
             "foresight_webhook_deliveries_total", "Webhook deliveries", ["status"], registry=r
         )
-        self.high_risk = Gauge(
-            "foresight_churn_high_risk_customers",
-            "Customers whose latest churn prediction is high risk",
+        self.outcomes = Counter(
+            "foresight_outcomes_total", "Outcomes posted back", ["model"], registry=r
+        )
+        self.drift_psi = Gauge(
+            "foresight_drift_psi",
+            "PSI of a feature's recent inputs against the training reference",
+            ["model", "feature"],
             registry=r,
         )
+        self.drift_share = Gauge(
+            "foresight_drift_share",
+            "Share of a model's features that drifted",
+            ["model"],
+            registry=r,
+        )
+        self.model_accuracy = Gauge(
+            "foresight_model_accuracy",
+            "A model's metric on the outcomes posted back (latest check)",
+            ["model", "metric"],
+            registry=r,
+        )
+        # CPU seconds, resident memory, open file descriptors, start time; Python version.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        r.register(GC_COLLECTOR)
 
         # Resolving a labelled child costs ~10 µs; the hot path reuses them.
         self._children: dict[tuple[object, ...], Any] = {}

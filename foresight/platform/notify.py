@@ -24,9 +24,12 @@ from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import WebhookDeliveryRow, WebhookRow
-from foresight.platform.errors import InvalidInput, NotFound
+from foresight.platform.errors import Conflict, InvalidInput, NotFound
 
 log = structlog.get_logger(__name__)
+
+# Events the platform itself publishes; apps add their own (``App.events``).
+PLATFORM_EVENTS = ("model.gate_failed", "model.training_failed", "drift.detected")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -75,7 +78,7 @@ class Notifier:
         if not url.startswith(("http://", "https://")):
             raise InvalidInput("url must start with http:// or https://")
         if not events:
-            raise InvalidInput("name at least one event, e.g. churn.high_risk")
+            raise InvalidInput("name at least one event, e.g. model.gate_failed")
         secret = secret or secrets.token_urlsafe(32)
         with self.db.session() as s:
             row = WebhookRow(url=url, events=events, secret=secret)
@@ -133,11 +136,14 @@ class Notifier:
             s.flush()
             ids = [r.id for r in rows]
         for delivery_id in ids:
-            future = self._pool.submit(self.deliver, delivery_id)
-            with self._lock:
-                self._pending.add(future)
-            future.add_done_callback(self._done)
+            self._send(delivery_id)
         return ids
+
+    def _send(self, delivery_id: int) -> None:
+        future = self._pool.submit(self.deliver, delivery_id)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
 
     def _done(self, future: Any) -> None:
         with self._lock:
@@ -203,7 +209,8 @@ class Notifier:
         with self.db.session() as s:
             row = s.get(WebhookDeliveryRow, delivery_id)
             if row is not None:
-                row.status, row.attempts, row.last_error = status, attempts, last_error
+                row.status, row.last_error = status, last_error
+                row.attempts = (row.attempts or 0) + attempts  # replays add to the count
                 row.response_status, row.finished_at = status_code, utcnow()
         self.on_result(status)
         if status == "dead":
@@ -212,9 +219,34 @@ class Notifier:
             )
         return status
 
-    def retry(self, delivery_id: int) -> str:
-        """Send a dead delivery again (an operator's replay)."""
-        return self.deliver(delivery_id)
+    def replay(self, delivery_id: int) -> dict[str, Any]:
+        """Send a dead delivery again in the background (an operator's replay)."""
+        with self.db.session() as s:
+            row = s.get(WebhookDeliveryRow, delivery_id)
+            if row is None:
+                raise NotFound(f"no webhook delivery with id {delivery_id}")
+            if row.status != "dead":
+                raise Conflict(
+                    f"delivery {delivery_id} is {row.status}; only dead deliveries are replayed"
+                )
+            row.status, row.finished_at = "pending", None
+        self._send(delivery_id)
+        return {"id": delivery_id, "status": "pending"}
+
+    def replay_dead(self, limit: int = 1000) -> list[int]:
+        """Replay up to ``limit`` dead deliveries, oldest first; returns their ids."""
+        with self.db.session() as s:
+            ids = list(
+                s.scalars(
+                    select(WebhookDeliveryRow.id)
+                    .where(WebhookDeliveryRow.status == "dead")
+                    .order_by(WebhookDeliveryRow.id)
+                    .limit(limit)
+                )
+            )
+        for delivery_id in ids:
+            self.replay(delivery_id)
+        return ids
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

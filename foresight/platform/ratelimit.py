@@ -12,6 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from limits import parse
 from limits.storage import storage_from_string
@@ -56,32 +57,62 @@ class LocalSlidingWindow:
             self._windows.clear()
 
 
-class RateLimiter:
-    """``hit(identity) -> (allowed, retry_after_seconds)`` for a ``limits`` rate string."""
+class RateLimiter(Protocol):
+    """``hit(identity) -> (allowed, retry_after_seconds)``; one contract, every backend."""
 
-    def __init__(
-        self, rate: str, storage_uri: str = "memory://", prefix: str = "foresight"
-    ) -> None:
-        self.item = parse(rate)
-        self.prefix = prefix
-        self._local: LocalSlidingWindow | None = None
-        if storage_uri.startswith("memory"):
-            self._local = LocalSlidingWindow(self.item.amount, self.item.get_expiry())
-        else:
-            self.storage = storage_from_string(storage_uri)
-            self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+    def hit(self, identity: str) -> tuple[bool, int]: ...
+    def reset(self) -> None: ...
+
+
+class LocalRateLimiter:
+    """Per-process limits (the embedded default)."""
+
+    def __init__(self, rate: str, **_: object) -> None:
+        item = parse(rate)
+        self._local = LocalSlidingWindow(item.amount, item.get_expiry())
 
     def hit(self, identity: str) -> tuple[bool, int]:
-        """Count one request; returns (allowed, seconds to wait if not)."""
-        if self._local is not None:
-            return self._local.hit(identity)
+        return self._local.hit(identity)
+
+    def reset(self) -> None:
+        self._local.reset()
+
+
+class RedisRateLimiter:
+    """Limits shared by every replica, on Redis through ``limits``."""
+
+    def __init__(self, rate: str, *, redis_url: str | None, prefix: str = "foresight") -> None:
+        if not redis_url:
+            raise ValueError("the redis rate-limit backend needs FORESIGHT_REDIS_URL")
+        self.item = parse(rate)
+        self.prefix = prefix
+        self.storage = storage_from_string(redis_url)
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+
+    def hit(self, identity: str) -> tuple[bool, int]:
         if self.limiter.hit(self.item, self.prefix, identity):
             return True, 0
         reset = self.limiter.get_window_stats(self.item, self.prefix, identity).reset_time
         return False, max(1, math.ceil(reset - time.time()))
 
     def reset(self) -> None:
-        if self._local is not None:
-            self._local.reset()
-        else:
-            self.storage.reset()
+        self.storage.reset()
+
+
+RATE_LIMIT_BACKENDS: dict[str, Callable[..., RateLimiter]] = {
+    "memory": LocalRateLimiter,
+    "redis": RedisRateLimiter,
+}
+
+
+def rate_limiter_from_kind(
+    kind: str, rate: str, *, redis_url: str | None = None, prefix: str = "foresight"
+) -> RateLimiter:
+    """The rate limiter of backend ``kind`` (``FORESIGHT_RATELIMIT_BACKEND``)."""
+    try:
+        factory = RATE_LIMIT_BACKENDS[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown rate-limit backend {kind!r}; choose one of {', '.join(RATE_LIMIT_BACKENDS)}"
+        ) from None
+    return factory(rate, redis_url=redis_url, prefix=prefix)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from foresight.platform.artifacts import LocalArtifactStore
+from foresight.platform.artifacts import ArtifactStore
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import GateResultRow, ModelVersionRow, StageEventRow
@@ -36,10 +36,11 @@ class ModelVersion:
     artifact_sha256: str
     created_at: datetime
     promoted_at: datetime | None
+    reference: dict[str, Any] | None = None  # training inputs' summary, for drift
 
     @property
     def label(self) -> str:
-        """The version as responses name it, e.g. ``churn:v3``."""
+        """The version as responses name it, e.g. ``demand:v3``."""
         return f"{self.name}:v{self.version}"
 
     @classmethod
@@ -60,6 +61,7 @@ class ModelVersion:
             artifact_sha256=row.artifact_sha256,
             created_at=row.created_at,
             promoted_at=row.promoted_at,
+            reference=row.reference,
         )
 
 
@@ -74,7 +76,7 @@ class GateResult:
 
 
 class ModelRegistry:
-    def __init__(self, db: Database, artifacts: LocalArtifactStore) -> None:
+    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
         self.db = db
         self.artifacts = artifacts
 
@@ -91,6 +93,7 @@ class ModelRegistry:
         fallback: dict[str, Any],
         data_fingerprint: str,
         run_id: int | None = None,
+        reference: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Store the artifact and a new ``staging`` version; versions count up per name."""
         with self.db.session() as s:
@@ -113,6 +116,7 @@ class ModelRegistry:
                 run_id=run_id,
                 artifact_path=path,
                 artifact_sha256=sha,
+                reference=reference,
             )
             s.add(row)
             s.flush()

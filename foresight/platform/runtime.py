@@ -5,25 +5,37 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import redis
 
-from foresight.platform.apps import AppSpec
-from foresight.platform.artifacts import LocalArtifactStore
+from foresight.platform.apps import App, ModelSpec, find_app, load_apps
+from foresight.platform.artifacts import artifact_store_from_kind
+from foresight.platform.audit import AuditLog
 from foresight.platform.auth import KeyStore
-from foresight.platform.cache import MemoryCache, RedisCache, TieredCache
+from foresight.platform.cache import AppCache, TieredCache, cache_from_kind
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
-from foresight.platform.db.tables import AuditRow
+from foresight.platform.errors import ModelNotFound
+from foresight.platform.events import EventLog, event_log_from_kind
 from foresight.platform.jobs import JobQueue
+from foresight.platform.monitor import Monitor
 from foresight.platform.monitoring import Metrics
-from foresight.platform.notify import Notifier
-from foresight.platform.ratelimit import RateLimiter
+from foresight.platform.notify import PLATFORM_EVENTS, Notifier
+from foresight.platform.operations import build_scheduler
+from foresight.platform.ratelimit import RateLimiter, rate_limiter_from_kind
 from foresight.platform.registry import ModelRegistry
-from foresight.platform.serving import ModelServer
+from foresight.platform.scheduler import Scheduler
+from foresight.platform.serving import ModelServer, Served
 from foresight.platform.settings import Settings
 from foresight.platform.training import TrainingContext, TrainingPipeline, no_progress
+
+S = TypeVar("S")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -39,39 +51,59 @@ class Platform:
     jobs: JobQueue
     server: ModelServer
     pipeline: TrainingPipeline
+    audit_log: AuditLog
+    events: EventLog
+    monitor: Monitor
+    apps: list[App] = field(default_factory=list)
     redis: Any | None = None
-    # Per-app service objects, created once per process by each app (see service_for).
-    services: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], datetime] = wall_clock
+    # App services, one per class and process, created on first use (see service_of).
+    services: dict[type, Any] = field(default_factory=dict)
+    _specs: dict[str, ModelSpec] = field(default_factory=dict, repr=False)
+    _scheduler: Any = field(default=None, repr=False)
     _services_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(
         cls,
         settings: Settings,
-        apps: Iterable[AppSpec] = (),
+        apps: Iterable[App] | None = None,
         *,
         migrate_db: bool = True,
         notifier: Notifier | None = None,
+        clock: Callable[[], datetime] = wall_clock,
     ) -> Platform:
-        """Build every service and run migrations (job recovery is the API process's job)."""
+        """Build every service and run migrations (job recovery is the API process's job).
+
+        ``apps`` defaults to the packages named in ``settings.apps``.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.secret_key  # noqa: B018 - generated into the data dir on first start
         db = Database(settings.resolved_database_url)
-        apps = list(apps)
+        apps = load_apps(settings.apps) if apps is None else list(apps)
         if migrate_db:
             migrate.upgrade(db, [a.migrations for a in apps])
         metrics = Metrics()
-        registry = ModelRegistry(db, LocalArtifactStore(settings.artifacts_dir))
+        registry = ModelRegistry(
+            db, artifact_store_from_kind(settings.artifact_backend, settings.artifacts_dir)
+        )
         # Short timeouts: a slow or absent Redis must cost a request milliseconds, not seconds.
         client = (
             redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
             if settings.redis_url
             else None
         )
-        l2 = RedisCache(client, settings.redis_prefix + "cache:") if client is not None else None
-        cache = TieredCache(MemoryCache(), l2, on_lookup=metrics.on_cache_lookup)
-        limiter = RateLimiter(
+        default_backend = "redis" if settings.redis_url else "memory"
+        cache = cache_from_kind(
+            settings.cache_backend or default_backend,
+            client=client,
+            prefix=settings.redis_prefix,
+            on_lookup=metrics.on_cache_lookup,
+        )
+        limiter = rate_limiter_from_kind(
+            settings.ratelimit_backend or default_backend,
             settings.rate_limit,
-            settings.redis_url or "memory://",
+            redis_url=settings.redis_url,
             prefix=settings.redis_prefix + "ratelimit",
         )
         notifier = notifier or Notifier(
@@ -89,7 +121,7 @@ class Platform:
             on_fallback=lambda m, level: metrics.fallbacks.labels(m, level).inc(),
         )
         pipeline = TrainingPipeline(db, registry, announce=notifier.publish)
-        return cls(
+        platform = cls(
             settings=settings,
             db=db,
             registry=registry,
@@ -101,15 +133,73 @@ class Platform:
             jobs=jobs,
             server=server,
             pipeline=pipeline,
+            audit_log=AuditLog(db),
+            events=event_log_from_kind(settings.event_backend, db, clock=clock),
+            monitor=Monitor(
+                db,
+                registry,
+                metrics,
+                announce=notifier.publish,
+                window=settings.monitor_window,
+                per_minute=settings.monitor_per_minute,
+                clock=clock,
+            ),
+            apps=apps,
             redis=client,
+            clock=clock,
         )
+        for app in apps:
+            app.register_metrics(platform, metrics.registry)
+        return platform
 
-    def service(self, name: str, factory: Callable[[Platform], Any]) -> Any:
-        """The app service ``name`` of this process, created by ``factory`` on first use."""
+    def app(self, name: str) -> App:
+        """The installed app ``name`` (a 404-style error lists the installed ones)."""
+        return find_app(self.apps, name)
+
+    def service_of(self, cls: type[S]) -> S:
+        """The process's service of class ``cls``, built by the app that declares it."""
+        found = self.services.get(cls)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
         with self._services_lock:
-            if name not in self.services:
-                self.services[name] = factory(self)
-            return self.services[name]
+            if cls not in self.services:
+                owner = next((a for a in self.apps if a.service_class is cls), None)
+                if owner is None:
+                    raise LookupError(f"no installed app declares the service {cls.__name__}")
+                self.services[cls] = owner.create_service(self)
+            return self.services[cls]  # type: ignore[no-any-return]
+
+    def model_specs(self) -> list[tuple[App, ModelSpec]]:
+        """Every model of every installed app, with the app that owns it."""
+        return [(app, spec) for app in self.apps for spec in app.models()]
+
+    def model_spec(self, name: str) -> ModelSpec:
+        """The spec of the model registered as ``name``."""
+        for _, spec in self.model_specs():
+            if spec.name == name:
+                return spec
+        known = ", ".join(spec.name for _, spec in self.model_specs())
+        raise ModelNotFound(f"no installed app owns a model named {name!r}; models: {known}")
+
+    def serve(self, name: str) -> Served:
+        """The model that answers for ``name`` now, walking the fallback chain the spec
+        declares (production → previous production → rule baseline → default)."""
+        spec = self._specs.get(name)
+        if spec is None:
+            spec = self._specs[name] = self.model_spec(name)
+        return self.server.resolve(name, rule=spec.rule, default=spec.default)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler with every model's retraining and retention registered."""
+        with self._services_lock:
+            if self._scheduler is None:
+                self._scheduler = build_scheduler(self)
+            return self._scheduler  # type: ignore[no-any-return]
+
+    def cache_for(self, namespace: str) -> AppCache:
+        """The cache as one app sees it: only keys under ``<namespace>:``."""
+        return AppCache(self.cache, namespace)
 
     def training_context(self, progress: Any = no_progress) -> TrainingContext:
         s = self.settings
@@ -123,8 +213,12 @@ class Platform:
     def audit(
         self, *, actor: str, action: str, target: str, details: dict[str, Any] | None = None
     ) -> None:
-        with self.db.session() as s:
-            s.add(AuditRow(actor=actor, action=action, target=target, details=details or {}))
+        """Record an admin change in the audit log."""
+        self.audit_log.write(actor=actor, action=action, target=target, details=details)
+
+    def known_events(self) -> list[str]:
+        """Every webhook event the platform and the installed apps publish."""
+        return [*PLATFORM_EVENTS, *(e for app in self.apps for e in app.events)]
 
     def promote(self, name: str, version: int, *, actor: str) -> Any:
         mv = self.registry.promote(name, version, actor=actor, reason="manual promotion")
@@ -139,10 +233,13 @@ class Platform:
         return mv
 
     def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
         for service in self.services.values():
             close = getattr(service, "close", None)
             if close:
                 close()
+        self.monitor.close()
         self.jobs.shutdown(wait=False)
         self.notifier.close()
         self.db.dispose()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from foresight.apps import BUILT_IN
 
 
 class Settings(BaseSettings):
@@ -31,15 +35,55 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="Key the dashboard and CLI clients use.")
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
-    sales_country: str | None = Field(
-        default="US", description="Holiday calendar of the sales app (ISO code; empty: none)."
+    apps: Annotated[list[str], NoDecode] = Field(
+        default=list(BUILT_IN),
+        description="App packages to load, comma-separated (each exposes an App as APP).",
     )
-    sales_retrain_days: float = Field(
-        default=7.0, description="Retrain sales when the last training is this old (0: never)."
+    cache_backend: Literal["memory", "redis"] | None = Field(
+        default=None, description="L2 cache: memory (none) or redis; default redis if a URL is set."
+    )
+    ratelimit_backend: Literal["memory", "redis"] | None = Field(
+        default=None, description="Rate-limit counters; default redis if a URL is set."
+    )
+    artifact_backend: Literal["local"] = Field(
+        default="local", description="Where model artifacts live."
+    )
+    event_backend: Literal["database"] = Field(
+        default="database", description="The event log's backend."
+    )
+    scheduler: bool = Field(
+        default=True, description="Run due scheduled tasks in `foresight serve` (one per cluster)."
+    )
+    scheduler_interval: float = Field(default=30.0, description="Seconds between checks.")
+    monitor_schedule: str = Field(
+        default="hourly", description="When drift and accuracy are checked for every model."
+    )
+    monitor_window: int = Field(
+        default=1000, ge=30, le=100_000, description="Recent predictions/outcomes checked."
+    )
+    monitor_per_minute: int = Field(
+        default=120, ge=1, description="Prediction inputs kept per model and minute for drift."
+    )
+    retention_days: dict[str, float] = Field(
+        default_factory=lambda: {
+            "predictions": 365.0,
+            "monitoring": 14.0,
+            "events": 90.0,
+            "jobs": 30.0,
+            "audit": 730.0,
+        },
+        description='Days kept per table kind, JSON, e.g. {"predictions": 90}; 0 keeps forever.',
     )
     production_pointer_ttl: float = Field(
         default=1.0, description="Seconds a replica trusts its cached view of production models."
     )
+
+    @field_validator("apps", mode="before")
+    @classmethod
+    def _split_apps(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -66,8 +110,6 @@ def load_or_create_secret(path: Path) -> str:
     value = secrets.token_urlsafe(48)
     # O_EXCL: two processes starting together must not each write a different secret.
     try:
-        import os
-
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()

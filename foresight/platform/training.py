@@ -52,6 +52,9 @@ class Described:
     signature: dict[str, Any]
     fallback: dict[str, Any]
     data_fingerprint: str
+    # A summary of the training inputs (``drift.Reference.to_dict()``) to compare the
+    # production inputs with; None when the model takes no row inputs.
+    reference: dict[str, Any] | None = None
 
 
 class TrainingSpec(Protocol):
@@ -132,6 +135,7 @@ class TrainingPipeline:
                     fallback=described.fallback,
                     data_fingerprint=described.data_fingerprint,
                     run_id=run_id,
+                    reference=described.reference,
                 ),
             )
             gate = step("gate", lambda: self.gate(spec, version, dataset))

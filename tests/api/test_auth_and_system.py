@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from foresight.api.app import create_app
-from foresight.apps import load_all
 from foresight.platform.runtime import Platform
 from tests.conftest import make_settings
 
@@ -39,7 +38,7 @@ def test_roles_get_403_outside_their_permissions(api: TestClient, keys) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path) -> None:
-    platform = Platform.create(make_settings(tmp_path, rate_limit="3/minute"), load_all())
+    platform = Platform.create(make_settings(tmp_path, rate_limit="3/minute"))
     plain, _ = platform.keys.create(name="burst", role="admin")
     other, _ = platform.keys.create(name="calm", role="admin")
     with TestClient(create_app(platform)) as client:
@@ -89,7 +88,11 @@ def test_openapi_lists_every_route(api: TestClient) -> None:
     for path in (
         "/api/v1/churn/predict",
         "/api/v1/churn/predict/batch",
-        "/api/v1/churn/predict/batch/{job_id}",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/results",
+        "/api/v1/admin/audit",
+        "/api/v1/schedule",
+        "/api/v1/forecast/top-products",
         "/api/v1/models",
         "/api/v1/models/{model_id}/info",
         "/api/v1/models/{model_id}/promote",

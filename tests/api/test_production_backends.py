@@ -10,8 +10,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from foresight.api.app import create_app
-from foresight.apps import load_all
-from foresight.apps.churn import service_for
+from foresight.apps.churn.service import ChurnService
 from foresight.platform.runtime import Platform
 from tests.conftest import REDIS_URL, make_customers, make_settings
 
@@ -25,9 +24,9 @@ def test_churn_end_to_end_on_postgresql_and_redis(tmp_path, pg_url, redis_prefix
         rate_limit="40/minute",
         tuning_trials=2,
     )
-    platform = Platform.create(settings, load_all())
+    platform = Platform.create(settings)
     assert platform.db.engine.dialect.name == "postgresql"
-    service = service_for(platform)
+    service = platform.service_of(ChurnService)
     service.import_frame(
         make_customers(300, seed=5), source="test", id_column="account", target_column="left"
     )
@@ -58,14 +57,15 @@ def test_churn_end_to_end_on_postgresql_and_redis(tmp_path, pg_url, redis_prefix
             if status["status"] == "done":
                 break
             time.sleep(0.05)
-        assert (status["scored"], status["rejected"]) == (1, 1)
+        assert (status["summary"]["scored"], status["summary"]["rejected"]) == (1, 1)
 
         history = client.get("/api/v1/churn/customers/A0001/predictions", headers=headers).json()
-        assert len(history) == 2  # the two API calls, logged on PostgreSQL
+        # Training scored every stored customer, then the two API calls: all on PostgreSQL.
+        assert [h["source"] for h in history] == ["api", "api", "batch"]
         assert all(h["model_version"] == "churn:v1" for h in history)
 
         # The limit is counted in Redis: a second replica shares it.
-        replica = Platform.create(settings, load_all(), migrate_db=False)
+        replica = Platform.create(settings, migrate_db=False)
         with TestClient(create_app(replica)) as other:
             codes = [other.get("/api/v1/models", headers=headers).status_code for _ in range(40)]
         assert 429 in codes

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from foresight.cli import dashboard_command
+from foresight.cli.run import dashboard_command
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -64,8 +64,13 @@ def test_churn_page_in_a_browser(live_api: str, trained, tmp_path: Path) -> None
             page.wait_for_selector("text=What-if probability", timeout=30_000)
             page.screenshot(path=str(tmp_path / "churn.png"), full_page=True)
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("text=Recent predictions", timeout=60_000)
+            page.wait_for_selector("text=Scheduled tasks", timeout=60_000)
             page.get_by_text("healthy", exact=True).first.wait_for(timeout=30_000)
+            page.goto(f"http://127.0.0.1:{port}/models")
+            page.get_by_text("Check now").first.wait_for(timeout=60_000)
+            page.get_by_text("Check now").first.click()
+            page.wait_for_selector("text=Drift per feature", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
             browser.close()
     finally:
         proc.terminate()

@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGES = Path(__file__).parents[2] / "foresight" / "dashboard" / "views"
+ROOT = Path(__file__).parents[2]
+SYSTEM_PAGE = ROOT / "foresight" / "dashboard" / "views" / "system.py"
+CHURN_PAGE = ROOT / "foresight" / "apps" / "churn" / "page.py"
+SALES_PAGE = ROOT / "foresight" / "apps" / "sales" / "page.py"
+MODELS_PAGE = ROOT / "foresight" / "dashboard" / "views" / "models.py"
 
 
 @pytest.fixture
@@ -17,18 +21,26 @@ def dashboard_env(live_api: str, trained, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("FORESIGHT_API_KEY", key)
 
 
-def test_system_page_shows_health_models_and_predictions(dashboard_env) -> None:
-    at = AppTest.from_file(str(PAGES / "system.py"), default_timeout=30).run()
+def test_system_page_shows_health_every_model_and_the_schedule(dashboard_env) -> None:
+    at = AppTest.from_file(str(SYSTEM_PAGE), default_timeout=30).run()
     assert not at.exception
     assert at.title[0].value == "System"
     assert at.metric[0].value == "healthy"
-    models = at.dataframe[1].value
-    assert "churn" in set(models["model"]) and "production" in set(models["stage"])
-    assert len(at.dataframe) >= 3  # health, models, recent churn predictions
+    captions = [c.value for c in at.caption]
+    # One table per model, named with its app; no page asks an app for a route it lacks
+    # (it used to show "sales: Not Found").
+    assert {"churn (churn)", "sales (sales)", "tips (tips)"} <= set(captions)
+    assert not any("Not Found" in c for c in captions) and not at.error
+    churn = at.dataframe[1 + captions.index("churn (churn)")].value
+    assert "production" in set(churn["stage"]) and "holdout ROC-AUC" in churn.columns
+    sales = at.dataframe[1 + captions.index("sales (sales)")].value
+    assert "holdout MASE" in sales.columns and "holdout ROC-AUC" not in sales.columns
+    tasks = at.dataframe[-1].value
+    assert {"train:churn", "train:sales", "retention"} <= set(tasks["name"])
 
 
 def test_churn_page_renders_distribution_table_and_explanation(dashboard_env) -> None:
-    at = AppTest.from_file(str(PAGES / "churn.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(CHURN_PAGE), default_timeout=30).run()
     assert not at.exception, at.exception
     assert at.metric[0].value == "7,043"
     at_risk = at.dataframe[0].value
@@ -39,7 +51,7 @@ def test_churn_page_renders_distribution_table_and_explanation(dashboard_env) ->
 
 
 def test_what_if_moves_the_probability(dashboard_env) -> None:
-    at = AppTest.from_file(str(PAGES / "churn.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(CHURN_PAGE), default_timeout=30).run()
     at.text_input(key="customer_id").set_value("C00003").run()
     at.selectbox(key="whatif-contract").set_value("Two year").run()
     assert not at.exception
@@ -50,13 +62,13 @@ def test_what_if_moves_the_probability(dashboard_env) -> None:
 def test_page_asks_for_a_key_without_one(live_api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORESIGHT_API_URL", live_api)
     monkeypatch.delenv("FORESIGHT_API_KEY", raising=False)
-    at = AppTest.from_file(str(PAGES / "churn.py"), default_timeout=30).run()
+    at = AppTest.from_file(str(CHURN_PAGE), default_timeout=30).run()
     assert not at.exception
     assert "Enter an API key" in at.info[0].value
 
 
 def test_sales_page_shows_top_products_forecast_chart_and_backtest(dashboard_env) -> None:
-    at = AppTest.from_file(str(PAGES / "sales.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(SALES_PAGE), default_timeout=60).run()
     assert not at.exception, at.exception
     assert not at.error
     top = at.dataframe[0].value
@@ -67,3 +79,20 @@ def test_sales_page_shows_top_products_forecast_chart_and_backtest(dashboard_env
     at.radio[0].set_value("month").run()
     assert set(at.dataframe[0].value["category"]) == {"veggie"}
     assert any("Top products" in s.value for s in at.subheader)
+
+
+def test_models_page_shows_drift_per_feature_and_accuracy(dashboard_env, trained) -> None:
+    from foresight.apps.churn.schemas import PredictRequest
+    from foresight.apps.churn.service import ChurnService
+
+    trained.service_of(ChurnService).predict(PredictRequest(customer_id="C00001"))
+    at = AppTest.from_file(str(MODELS_PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.selectbox[0].select("churn").run()
+    at.button[0].click().run()  # "Check now"
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Version"].startswith("churn:v") and metrics["Inputs"] in {"stable", "drifted"}
+    drift = at.dataframe[0].value
+    assert "contract" in set(drift["name"]) and "psi" in drift.columns
+    assert any("Accuracy" in s.value for s in at.subheader)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from foresight.platform.cache import MemoryCache, RedisCache, TieredCache
-from foresight.platform.ratelimit import RateLimiter
+from foresight.platform.ratelimit import rate_limiter_from_kind
 from tests.conftest import REDIS_URL
 
 
@@ -88,8 +88,10 @@ def test_tiered_cache_with_an_unreachable_redis_server() -> None:
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_rate_limit_blocks_with_retry_after(backend: str, redis_prefix: str) -> None:
-    uri = "memory://" if backend == "memory" else REDIS_URL
-    limiter = RateLimiter("3/minute", uri, prefix=redis_prefix + "rl")
+    kind = "memory" if backend == "memory" else "redis"
+    limiter = rate_limiter_from_kind(
+        kind, "3/minute", redis_url=REDIS_URL, prefix=redis_prefix + "rl"
+    )
     assert [limiter.hit("key:1")[0] for _ in range(3)] == [True, True, True]
     allowed, retry_after = limiter.hit("key:1")
     assert not allowed and 1 <= retry_after <= 60

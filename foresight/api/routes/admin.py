@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from foresight.api.deps import Admin, PlatformDep
+from foresight.platform.audit import AuditQuery
+from foresight.platform.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -26,7 +29,7 @@ class KeyCreated(BaseModel):
 
 class WebhookCreate(BaseModel):
     url: str = Field(pattern=r"^https?://", max_length=1000)
-    events: list[str] = Field(min_length=1, examples=[["churn.high_risk", "model.gate_failed"]])
+    events: list[str] = Field(min_length=1, examples=[["model.gate_failed"]])
     secret: str | None = Field(None, min_length=16, max_length=200)
 
 
@@ -47,7 +50,9 @@ def list_keys(platform: PlatformDep, _: Admin) -> list[dict[str, Any]]:
 
 
 @router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(platform: PlatformDep, admin: Admin, key_id: int) -> None:
+def revoke_key(
+    platform: PlatformDep, admin: Admin, key_id: Annotated[int, Path(ge=1, le=2**31)]
+) -> None:
     """Revoke a key at once."""
     platform.keys.revoke(key_id)
     platform.audit(actor=admin.name, action="key.revoke", target=str(key_id))
@@ -56,6 +61,13 @@ def revoke_key(platform: PlatformDep, admin: Admin, key_id: int) -> None:
 @router.post("/webhooks", response_model=dict[str, Any], status_code=status.HTTP_201_CREATED)
 def create_webhook(platform: PlatformDep, admin: Admin, body: WebhookCreate) -> dict[str, Any]:
     """Subscribe a URL to events; deliveries are signed with the returned secret."""
+    known = platform.known_events()
+    unknown = [e for e in body.events if e != "*" and e not in known]
+    if unknown:
+        raise InvalidInput(
+            f"unknown event(s) {', '.join(unknown)}; known events: {', '.join(known)}",
+            details=[{"field": "events", "message": f"unknown event {e!r}"} for e in unknown],
+        )
     hook = platform.notifier.add(body.url, body.events, body.secret)
     platform.audit(actor=admin.name, action="webhook.create", target=body.url)
     return hook
@@ -73,3 +85,58 @@ def list_deliveries(
 ) -> list[dict[str, Any]]:
     """Recent deliveries; ``?status=dead`` lists the failures kept for replay."""
     return platform.notifier.deliveries(status)
+
+
+class AuditEntry(BaseModel):
+    id: int
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+    at: datetime
+
+
+class AuditPage(BaseModel):
+    total: int = Field(description="Entries matching the filters.")
+    offset: int
+    limit: int
+    items: list[AuditEntry]
+
+
+@router.get("/audit", response_model=AuditPage)
+def read_audit(
+    platform: PlatformDep,
+    _: Admin,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[
+        str | None, Query(max_length=100, description='An action, or a family like "model."')
+    ] = None,
+    target: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> dict[str, Any]:
+    """Who changed what (keys, models, webhooks, imports), newest first."""
+    query = AuditQuery(actor, action, target, since, until, limit, offset)
+    total, items = platform.audit_log.read(query)
+    return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(
+    platform: PlatformDep, admin: Admin, webhook_id: Annotated[int, Path(ge=1, le=2**31)]
+) -> None:
+    """Stop sending to a webhook (its delivery history is kept)."""
+    platform.notifier.remove(webhook_id)
+    platform.audit(actor=admin.name, action="webhook.remove", target=str(webhook_id))
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/replay", response_model=dict[str, Any])
+def replay_delivery(
+    platform: PlatformDep, admin: Admin, delivery_id: Annotated[int, Path(ge=1, le=2**31)]
+) -> dict[str, Any]:
+    """Send a dead delivery again (in the background; its status follows)."""
+    answer = platform.notifier.replay(delivery_id)
+    platform.audit(actor=admin.name, action="webhook.replay", target=str(delivery_id))
+    return answer

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from foresight.api.deps import Admin, PlatformDep, Reader
 from foresight.platform.errors import ModelNotFound
 from foresight.platform.registry import ModelVersion
+from foresight.platform.runtime import Platform
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
+class Headline(BaseModel):
+    key: str
+    label: str
+    value: float | None
+    higher_is_better: bool
+
+
 class VersionOut(BaseModel):
     model: str
+    app: str | None
     version: int
     label: str
     stage: str
@@ -25,6 +34,7 @@ class VersionOut(BaseModel):
     data_fingerprint: str
     created_at: datetime
     promoted_at: datetime | None
+    headline: list[Headline]
 
 
 class ModelInfo(VersionOut):
@@ -34,9 +44,21 @@ class ModelInfo(VersionOut):
     gates: list[dict[str, Any]]
 
 
-def _out(mv: ModelVersion) -> dict[str, Any]:
+def _out(platform: Platform, mv: ModelVersion) -> dict[str, Any]:
+    owner = next(((a, m) for a, m in platform.model_specs() if m.name == mv.name), None)
+    headline = owner[1].headline if owner else ()
     return {
         "model": mv.name,
+        "app": owner[0].name if owner else None,
+        "headline": [
+            {
+                "key": h.key,
+                "label": h.label,
+                "value": mv.metrics.get(h.key),
+                "higher_is_better": h.higher_is_better,
+            }
+            for h in headline
+        ],
         "version": mv.version,
         "label": mv.label,
         "stage": mv.stage,
@@ -51,12 +73,15 @@ def _out(mv: ModelVersion) -> dict[str, Any]:
 @router.get("", response_model=list[VersionOut])
 def list_models(platform: PlatformDep, _: Reader, name: str | None = None) -> list[dict[str, Any]]:
     """Every registered model version, newest first."""
-    return [_out(mv) for mv in platform.registry.versions(name)]
+    return [_out(platform, mv) for mv in platform.registry.versions(name)]
 
 
 @router.get("/{model_id}/info", response_model=ModelInfo)
 def read_model_info(
-    platform: PlatformDep, _: Reader, model_id: str, version: int | None = None
+    platform: PlatformDep,
+    _: Reader,
+    model_id: Annotated[str, Path(max_length=100)],
+    version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> dict[str, Any]:
     """One model: the production version (or ``?version=N``) with params, signature and gates."""
     if version is None:
@@ -69,7 +94,7 @@ def read_model_info(
     else:
         mv = platform.registry.get(model_id, version)
     return {
-        **_out(mv),
+        **_out(platform, mv),
         "params": mv.params,
         "signature": mv.signature,
         "run_id": mv.run_id,
@@ -79,13 +104,16 @@ def read_model_info(
 
 @router.post("/{model_id}/promote", response_model=VersionOut)
 def promote_model(
-    platform: PlatformDep, admin: Admin, model_id: str, version: int
+    platform: PlatformDep,
+    admin: Admin,
+    model_id: Annotated[str, Path(max_length=100)],
+    version: Annotated[int, Query(ge=1, le=2**31)],
 ) -> dict[str, Any]:
     """Make a version production (skipping the gate: an admin's explicit decision)."""
-    return _out(platform.promote(model_id, version, actor=admin.name))
+    return _out(platform, platform.promote(model_id, version, actor=admin.name))
 
 
 @router.post("/{model_id}/rollback", response_model=VersionOut)
 def rollback_model(platform: PlatformDep, admin: Admin, model_id: str) -> dict[str, Any]:
     """Bring back the previous production version."""
-    return _out(platform.rollback(model_id, actor=admin.name))
+    return _out(platform, platform.rollback(model_id, actor=admin.name))

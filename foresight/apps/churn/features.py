@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from foresight.platform.csvfile import read_csv  # noqa: F401 - re-exported for the routes
 from foresight.platform.errors import InvalidInput
 
 TRUE_LABELS = ("yes", "true", "1", "y", "churn", "churned")
@@ -78,3 +78,12 @@ def split_table(
     return CustomerTable(
         ids=ids, features=features.reset_index(drop=True), target=target
     ), positive_label
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: missing cells become None, NumPy scalars plain Python."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in clean.to_dict("records")
+    ]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from foresight.platform.drift import Reference
 from foresight.platform.errors import InvalidInput
 from foresight.platform.registry import ModelVersion
 from foresight.platform.tabular import training as tt
 from foresight.platform.tabular.models import BinaryModel, RuleModel, fit_rule_model
-from foresight.platform.tabular.signature import Signature
+from foresight.platform.tabular.signature import FieldError, Signature
 from foresight.platform.training import Described, Fitted, TrainingContext
 
 MODEL_NAME = "churn"
@@ -33,10 +35,98 @@ def risk_tiers(p: np.ndarray) -> np.ndarray:
     return np.where(p >= TIER_HIGH, "high", np.where(p >= TIER_MEDIUM, "medium", "low"))
 
 
+def label(p: float) -> str:
+    """The seed's yes/no prediction."""
+    return "Yes" if p >= 0.5 else "No"
+
+
 def confidence_level(p: float) -> str:
     """How far from a coin flip the prediction is (the seed's ``confidence_level``)."""
     distance = abs(p - 0.5)
     return "high" if distance >= 0.3 else "medium" if distance >= 0.15 else "low"
+
+
+def prediction_row(
+    customer_id: str | None,
+    p: float,
+    version: str,
+    fallback: str | None,
+    *,
+    source: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """One row of the prediction history (the seed's ``predictions`` table)."""
+    return {
+        "customer_id": customer_id,
+        "churn_probability": round(p, 4),
+        "prediction": label(p),
+        "risk_tier": risk_tier(p),
+        "confidence_level": confidence_level(p),
+        "model_version": version,
+        "fallback": fallback,
+        "source": source,
+        "prediction_date": at,
+    }
+
+
+def factors(signature: Signature, row: np.ndarray, expl: Any, top: int) -> list[dict[str, Any]]:
+    """The ``top`` largest contributions, in the user's column names and values."""
+    contrib = expl.probability_contributions()
+    log_odds = expl.log_odds
+    values = row.tolist()
+    order = sorted(range(len(contrib)), key=lambda i: abs(contrib[i]), reverse=True)
+    out = []
+    for i in order[:top]:
+        if abs(log_odds[i]) < 1e-9:
+            continue
+        name, value = signature.columns[i].name, signature.decode_value(i, values[i])
+        verb = "raises" if contrib[i] > 0 else "lowers"
+        out.append(
+            {
+                "feature": name,
+                "value": value,
+                "contribution": round(contrib[i], 4),
+                "log_odds": round(log_odds[i], 4),
+                "text": f"{name} = {value} {verb} risk by {abs(contrib[i]):.2f}",
+            }
+        )
+    return out
+
+
+@dataclass
+class Scored:
+    """A scored frame: one entry per input row; ``ok`` marks rows without errors."""
+
+    ids: list[str | None]
+    probability: np.ndarray
+    ok: np.ndarray
+    errors: list[FieldError]
+    model_version: str
+    fallback: str | None
+
+    @property
+    def tiers(self) -> np.ndarray:
+        return risk_tiers(self.probability)
+
+    def results(self, first_row: int = 1) -> list[dict[str, Any]]:
+        """One result per scored row, numbered from ``first_row`` as the user counts."""
+        tiers = self.tiers
+        return [
+            {
+                "row": first_row + int(i),
+                "customer_id": self.ids[i],
+                "churn_probability": round(float(self.probability[i]), 4),
+                "prediction": label(float(self.probability[i])),
+                "risk_tier": str(tiers[i]),
+            }
+            for i in np.flatnonzero(self.ok)
+        ]
+
+    def row_errors(self, first_row: int = 1) -> list[dict[str, Any]]:
+        return [
+            {"row": first_row + (e.row or 0), "field": e.field, "message": e.message}
+            for e in self.errors
+        ]
 
 
 @dataclass
@@ -53,6 +143,7 @@ class ChurnDataset:
     split: tt.Split
     folds: list[tuple[np.ndarray, np.ndarray]]
     holdout_frame: pd.DataFrame
+    train_frame: pd.DataFrame
 
     @property
     def train_x(self) -> np.ndarray:
@@ -101,6 +192,7 @@ class ChurnTrainingSpec:
             split=split,
             folds=tt.folds(data.target[split.train], seed=ctx.seed),
             holdout_frame=data.features.iloc[split.holdout].reset_index(drop=True),
+            train_frame=data.features.iloc[split.train].reset_index(drop=True),
         )
 
     def tune(self, ds: ChurnDataset, ctx: TrainingContext) -> dict[str, Any]:
@@ -163,6 +255,8 @@ class ChurnTrainingSpec:
             signature=ds.signature.to_dict(),
             fallback=rule.to_dict(),
             data_fingerprint=digest.hexdigest(),
+            # The model's own columns, as users send them: what drift is measured on.
+            reference=Reference.from_frame(ds.train_frame[ds.signature.names]).to_dict(),
         )
 
     def score(self, model: BinaryModel, ds: ChurnDataset) -> float | None:
@@ -184,3 +278,23 @@ class ChurnTrainingSpec:
 def rule_from_version(mv: ModelVersion) -> RuleModel:
     """The rule baseline stored (as JSON) in the registry row."""
     return RuleModel.from_dict(Signature.from_dict(mv.signature), mv.fallback)
+
+
+TRUE_WORDS = {"1", "1.0", "true", "yes", "y", "churn", "churned"}
+FALSE_WORDS = {"0", "0.0", "false", "no", "n", "stayed", "retained"}
+
+
+def observed_churn(value: float | bool | str, positive_label: str | None) -> float:
+    """An outcome as 1 (churned) or 0; anything else is an InvalidInput."""
+    if isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    if positive_label and text == positive_label:
+        return 1.0
+    if text.lower() in TRUE_WORDS:
+        return 1.0
+    if text.lower() in FALSE_WORDS:
+        return 0.0
+    raise InvalidInput(
+        f"observed must say whether the customer churned (yes/no, 1/0); got {text!r}"
+    )

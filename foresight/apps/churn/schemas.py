@@ -6,8 +6,28 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from foresight.platform.apps import AppSettings
 
 Tier = Literal["low", "medium", "high"]
+
+
+class ChurnSettings(AppSettings):
+    """``FORESIGHT_CHURN_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="FORESIGHT_CHURN_", extra="ignore")
+
+    retrain_schedule: str = Field(
+        "off", description='When to retrain: "off", "weekly", "daily 03:00", "every 30d"…'
+    )
+    retrain_on_drift: bool = Field(
+        False, description="Retrain when the monitor finds the inputs drifted."
+    )
+    customer_ttl_seconds: float = Field(300.0, description="How long a customer row is cached.")
+    tier_memory_seconds: float = Field(
+        30 * 24 * 3600.0, description="How long the last tier is remembered for alerts."
+    )
 
 
 class PredictRequest(BaseModel):
@@ -85,39 +105,14 @@ class BatchRequest(BaseModel):
     customers: list[dict[str, Any]] = Field(min_length=1, max_length=1_000_000)
 
 
-class JobAccepted(BaseModel):
-    job_id: str
-    status: str
-    status_url: str
-
-
-class RowError(BaseModel):
-    row: int = Field(description="1-based row number in the submitted list or file.")
-    field: str
-    message: str
-
-
 class BatchResult(BaseModel):
+    """One scored row of a batch job (``GET /api/v1/jobs/{id}/results``)."""
+
     row: int
     customer_id: str | None
     churn_probability: float
     prediction: Literal["Yes", "No"]
     risk_tier: Tier
-
-
-class BatchStatus(BaseModel):
-    job_id: str
-    status: Literal["queued", "running", "done", "failed"]
-    progress: float
-    total: int
-    scored: int
-    rejected: int
-    error: str | None = None
-    created_at: datetime
-    finished_at: datetime | None = None
-    model_version: str | None = None
-    errors: list[RowError] = []
-    results: list[BatchResult] | None = None
 
 
 class PredictionRecord(BaseModel):
@@ -145,11 +140,6 @@ class RiskSummary(BaseModel):
     tiers: dict[str, int]
     histogram: list[int] = Field(description="Customers per probability decile, 0-0.1 ... 0.9-1.")
     customers: int
-
-
-class ImportResponse(BaseModel):
-    rows: int
-    message: str
 
 
 class SchemaField(BaseModel):

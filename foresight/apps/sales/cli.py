@@ -1,74 +1,61 @@
-"""``foresight sales …`` commands and the file import behind ``foresight import sales``."""
+"""``foresight sales …`` and ``foresight import sales``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
+from rich.table import Table
 
-from foresight.platform.apps import ImportResult
+from foresight.apps.sales.service import SalesService
 from foresight.platform.csvfile import read_csv
-from foresight.platform.errors import ForesightError, InvalidInput
-from foresight.platform.runtime import Platform
+from foresight.platform.terminal import console, platform_of, run_or_fail
 
 cli = typer.Typer(help="Sales forecasting: regressors, top products.", no_args_is_help=True)
-console = Console()
 
 
-def import_file(platform: Platform, path: Path, **options: Any) -> ImportResult:
-    """`foresight import sales FILE`: transactions (product_id, sold_at, quantity, revenue,
-    category …); replaces the sales history, all rows or none."""
-    from foresight.apps.sales import service_for
-
-    ignored = [k for k, v in options.items() if v]
-    if ignored:
-        raise InvalidInput(f"--{ignored[0].replace('_column', '')} does not apply to sales")
-    frame = read_csv(path, str(path))
-    return service_for(platform).import_frame(frame, source=str(path), mode="replace")
+def _service(ctx: typer.Context) -> SalesService:
+    return platform_of(ctx).service_of(SalesService)  # type: ignore[no-any-return]
 
 
-def _platform() -> Platform:
-    from foresight.cli import get_platform
-
-    return get_platform()
+def import_sales(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Transactions: product_id, sold_at, quantity, revenue or unit_price "
+        "(optional: category, product_name, order_id).",
+    ),
+) -> None:
+    """Replace the sales history with FILE (all rows or none)."""
+    frame = run_or_fail(read_csv, file, str(file))
+    result = run_or_fail(_service(ctx).import_frame, frame, source=str(file), mode="replace")
+    console.print(f"[green]✓[/] {result.message}")
 
 
 @cli.command("regressors")
 def regressors(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
 ) -> None:
     """Import external indicators (FRED, Yahoo Finance series…): a date column plus one
     column per indicator. They are joined by day at the next training."""
-    from foresight.apps.sales import service_for
-
-    try:
-        result = service_for(_platform()).import_regressors(
-            read_csv(file, str(file)), source=str(file), actor="cli"
-        )
-    except ForesightError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}")
-        raise typer.Exit(1) from None
+    frame = run_or_fail(read_csv, file, str(file))
+    result = run_or_fail(_service(ctx).import_regressors, frame, source=str(file), actor="cli")
     console.print(f"[green]✓[/] {result.message}")
 
 
 @cli.command("top")
 def top(
+    ctx: typer.Context,
     period: str = typer.Option("week", help="week, month or quarter"),
     category: str | None = typer.Option(None),
     limit: int = typer.Option(10, min=1),
 ) -> None:
     """Print the top products for the next period (same answer as the API)."""
-    from rich.table import Table
-
-    from foresight.apps.sales import service_for
-
-    try:
-        body = service_for(_platform()).top_products(period, category, limit)
-    except ForesightError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}")
-        raise typer.Exit(1) from None
+    body = run_or_fail(_service(ctx).top_products, period, category, limit)
     table = Table(title=f"Top products, {body['period_start']} to {body['period_end']}")
     for col in ("#", "product", "category", "units", "80 % interval", "revenue", "trend"):
         table.add_column(col)

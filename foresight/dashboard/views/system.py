@@ -1,4 +1,5 @@
-"""System page: health, models with their metrics and gates, recent predictions."""
+"""System page: health, every model with the headline metrics its app declares, and the
+scheduled tasks."""
 
 from __future__ import annotations
 
@@ -33,33 +34,26 @@ except ApiError as exc:
     st.error(exc.detail)
     st.stop()
 if not versions:
-    st.info("No model trained yet: run `foresight train churn`.")
-else:
+    st.info("No model trained yet: run `foresight demo` or `foresight train APP`.")
+for name in dict.fromkeys(v["model"] for v in versions):
     rows = []
-    for v in versions:
-        m = v["metrics"]
-        rows.append(
-            {
-                "model": v["model"],
-                "version": v["version"],
-                "stage": v["stage"],
-                "algorithm": v["algorithm"],
-                "holdout ROC-AUC": m.get("roc_auc"),
-                "CV ROC-AUC": m.get("cv_roc_auc"),
-                "PR-AUC": m.get("pr_auc"),
-                "Brier": m.get("brier"),
-                "created": v["created_at"][:19],
-            }
-        )
+    for v in (v for v in versions if v["model"] == name):
+        row = {"version": v["version"], "stage": v["stage"], "algorithm": v["algorithm"]}
+        row.update({h["label"]: h["value"] for h in v["headline"]})
+        row["created"] = v["created_at"][:19]
+        rows.append(row)
+    app = next(v["app"] for v in versions if v["model"] == name)
+    st.caption(f"{name} ({app})")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
-st.subheader("Recent predictions")
-apps = [k.split(":", 1)[1] for k in health["components"] if k.startswith("model:")]
-for name in apps:
-    try:
-        recent = client.get(f"/api/v1/{name}/predictions", limit=20)
-    except ApiError as exc:
-        st.caption(f"{name}: {exc.detail}")
-        continue
-    st.caption(name)
-    st.dataframe(pd.DataFrame(recent), hide_index=True, width="stretch")
+st.subheader("Scheduled tasks")
+try:
+    tasks = client.get("/api/v1/schedule")
+except ApiError as exc:
+    st.caption(exc.detail)
+else:
+    st.dataframe(
+        pd.DataFrame(tasks, columns=["name", "schedule", "next_run_at", "last_status", "failures"]),
+        hide_index=True,
+        width="stretch",
+    )

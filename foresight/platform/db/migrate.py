@@ -7,8 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 
 from foresight.platform.db.engine import Database
+from foresight.platform.errors import InvalidInput
 
 PLATFORM_VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -26,6 +28,14 @@ def alembic_config(db: Database, app_version_dirs: Iterable[Path] = ()) -> Confi
 def upgrade(db: Database, app_version_dirs: Iterable[Path] = ()) -> None:
     """Bring the schema to the newest revision of every branch (idempotent)."""
     cfg = alembic_config(db, app_version_dirs)
-    with db.engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "heads")
+    try:
+        with db.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "heads")
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise InvalidInput(
+            f"the database was migrated by an app that is not loaded now ({exc}); add that "
+            "app's package to FORESIGHT_APPS, or use another FORESIGHT_DATA_DIR / database"
+        ) from None

@@ -39,6 +39,7 @@ class ModelVersionRow(Base):
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reference: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class TrainingRunRow(Base):
@@ -86,6 +87,9 @@ class StageEventRow(Base):
 
 
 class JobRow(Base):
+    """A background job; ``owner`` is the queue (process) running it, alive while it
+    keeps stamping ``heartbeat_at``."""
+
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -101,6 +105,8 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class JobBlobRow(Base):

@@ -1,4 +1,4 @@
-"""The forecasting engine shared by sales, restaurant and pricing (docs/forecasting.md).
+"""The forecasting engine shared by every forecasting app (docs/forecasting.md).
 
 - :mod:`.series` validates long-format input; :mod:`.metrics` scores forecasts.
 - :mod:`.local` (AutoETS, Theta, CES, Prophet per series) and :mod:`.gbm` (one global

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foresight.platform.errors import InvalidInput
 from foresight.platform.forecasting import metrics
 
 TIE = 0.005
@@ -106,8 +107,6 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
 
 
 def validate_levels(levels: tuple[float, ...]) -> tuple[float, ...]:
-    from foresight.platform.errors import InvalidInput
-
     for level in levels:
         if not 0 < level < 100:
             raise InvalidInput(f"interval level {level} must be between 0 and 100 (e.g. 80 95)")

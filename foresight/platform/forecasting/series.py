@@ -174,7 +174,7 @@ def _check_date_gaps(data: pd.DataFrame, freq: str) -> None:
             listed = ", ".join(str(d.date() if d == d.normalize() else d) for d in missing[:3])
             raise InvalidInput(
                 f"series {uid} has {len(missing)} missing {freq} period(s) (first: {listed}); "
-                "fill them (e.g. with 0 sales) or split the series",
+                "fill them (e.g. with zeros) or split the series",
                 details=[{"field": "ds", "message": f"gap in series {uid}"}],
             )
 

@@ -210,7 +210,7 @@ class LogisticModel:
 
 @dataclass
 class RuleModel:
-    """One-rule baseline: the training churn rate of one categorical column's value.
+    """One-rule baseline: the training positive rate of one categorical column's value.
 
     Kept as JSON in the registry row (not in the artifact file), so it still answers
     when every artifact is unreadable.

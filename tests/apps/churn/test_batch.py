@@ -31,16 +31,25 @@ def test_csv_batch_with_mixed_rows(api: TestClient, keys) -> None:
         headers=keys["service"],
     )
     assert r.status_code == 202
-    body = wait_done(api, r.json()["status_url"], keys["service"])
-    assert body["status"] == "done" and body["progress"] == 1.0
-    assert (body["total"], body["scored"], body["rejected"]) == (200, 198, 2)
+    accepted = r.json()
+    assert accepted["status_url"] == f"/api/v1/jobs/{accepted['job_id']}"
+    body = wait_done(api, accepted["status_url"], keys["service"])
+    assert body["status"] == "done" and body["progress"] == 1.0 and body["app"] == "churn"
+    summary = body["summary"]
+    assert (body["total"], summary["scored"], summary["rejected"]) == (200, 198, 2)
+    assert "results" not in body  # results are paged, never inline
     errors = {(e["row"], e["field"]) for e in body["errors"]}
     assert errors == {(6, "contract"), (10, "tenure"), (10, "gender")}
-    rows = {res["row"] for res in body["results"]}
-    assert 6 not in rows and 10 not in rows and len(rows) == 198
-    assert body["results"][0]["customer_id"] == "C00001"
+    page = api.get(accepted["results_url"], params={"limit": 500}, headers=keys["service"]).json()
+    rows = {res["row"] for res in page["items"]}
+    assert page["total"] == 198 and 6 not in rows and 10 not in rows and len(rows) == 198
+    assert page["items"][0]["customer_id"] == "C00001"
+    second = api.get(
+        accepted["results_url"], params={"offset": 100, "limit": 50}, headers=keys["service"]
+    ).json()
+    assert [i["row"] for i in second["items"]] == [i["row"] for i in page["items"][100:150]]
 
-    csv = api.get(r.json()["status_url"], params={"format": "csv"}, headers=keys["service"])
+    csv = api.get(accepted["results_url"], params={"format": "csv"}, headers=keys["service"])
     assert csv.headers["content-type"].startswith("text/csv")
     out = pd.read_csv(io.StringIO(csv.text))
     assert list(out.columns) == [
@@ -61,7 +70,7 @@ def test_json_batch_reports_missing_and_extra_fields(api: TestClient, keys) -> N
         "/api/v1/churn/predict/batch", json={"customers": records}, headers=keys["service"]
     )
     body = wait_done(api, r.json()["status_url"], keys["service"])
-    assert (body["scored"], body["rejected"]) == (1, 2)
+    assert (body["summary"]["scored"], body["summary"]["rejected"]) == (1, 2)
     messages = {e["field"]: e["message"] for e in body["errors"]}
     assert messages["contract"].startswith("missing") and "unknown field" in messages["shoe_size"]
 
@@ -69,4 +78,4 @@ def test_json_batch_reports_missing_and_extra_fields(api: TestClient, keys) -> N
 def test_batch_job_errors(api: TestClient, keys) -> None:
     r = api.post("/api/v1/churn/predict/batch", json={"customers": []}, headers=keys["service"])
     assert r.status_code == 422
-    assert api.get("/api/v1/churn/predict/batch/nope", headers=keys["service"]).status_code == 404
+    assert api.get("/api/v1/jobs/nope", headers=keys["service"]).status_code == 404

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 import foresight.cli as cli
 from foresight.api.app import create_app
-from foresight.apps.churn import service_for
+from foresight.apps.churn.service import ChurnService
 from foresight.platform.notify import Notifier
+from foresight.platform.runtime import Platform
+from foresight.platform.settings import Settings
 from tests.conftest import make_customers
 
 runner = CliRunner()
@@ -27,10 +29,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # The trial count, not the clock, bounds tuning here, so runs are reproducible.
     monkeypatch.setenv("FORESIGHT_TUNING_SECONDS", "120")
     monkeypatch.setenv("FORESIGHT_TUNING_TRIALS", "2")
-    monkeypatch.setattr(cli, "_platform", None)
     yield tmp_path
-    if cli._platform is not None:
-        cli._platform.close()
+    for p in _opened:
+        p.close()
+    _opened.clear()
+
+
+_opened: list[Platform] = []
+
+
+def open_platform() -> Platform:
+    """The platform the CLI commands of this test wrote to (same env, same data dir)."""
+    p = Platform.create(Settings())
+    _opened.append(p)
+    return p
 
 
 def invoke(*args: str) -> str:
@@ -48,7 +60,7 @@ def test_own_csv_import_train_predict_and_models(env: Path) -> None:
 
     out = invoke("train", "churn")
     assert "churn:v1" in out and "promoted" in out
-    mv = cli.get_platform().registry.production("churn")
+    mv = open_platform().registry.production("churn")
     assert {c["name"] for c in mv.signature["columns"]} == {"plan", "monthly_visits", "spend"}
     assert mv.metrics["roc_auc"] > 0.75
 
@@ -65,7 +77,7 @@ def test_own_csv_import_train_predict_and_models(env: Path) -> None:
         assert metric in show
     invoke("train", "churn")  # same data: passes the gate within tolerance
     assert "churn" in invoke("models", "list")
-    stages = {mv.version: mv.stage for mv in cli.get_platform().registry.versions("churn")}
+    stages = {mv.version: mv.stage for mv in open_platform().registry.versions("churn")}
     assert stages == {1: "archived", 2: "production"}
     assert "churn:v1 is production again" in invoke("models", "rollback", "churn")
     assert "churn:v2 is now production" in invoke("models", "promote", "churn", "2")
@@ -91,7 +103,7 @@ def trained_twice(env: Path):
     invoke("import", "churn", str(path), "--target", "left", "--id", "account")
     invoke("train", "churn")
     invoke("train", "churn")
-    return cli.get_platform(), customers
+    return open_platform(), customers
 
 
 def test_fallback_chain_after_corrupted_artifacts(env: Path) -> None:
@@ -121,8 +133,8 @@ def test_fallback_chain_after_corrupted_artifacts(env: Path) -> None:
 
 def test_worse_candidate_is_not_promoted_and_is_announced(env: Path) -> None:
     platform, customers = trained_twice(env)
-    announced: list[tuple[str, dict]] = []
-    platform.pipeline.announce = lambda event, payload: announced.append((event, payload))
+    # The CLI trains in its own platform: the announcement shows as a stored delivery.
+    platform.notifier.add("http://127.0.0.1:9/hooks", ["model.gate_failed"])
     # New data whose labels are noise: the candidate must lose to production on it.
     noisy = customers.copy()
     noisy["left"] = noisy["left"].sample(frac=1.0, random_state=0).to_numpy()
@@ -134,7 +146,8 @@ def test_worse_candidate_is_not_promoted_and_is_announced(env: Path) -> None:
     assert platform.registry.production("churn").version == 2
     gate = platform.registry.gates("churn")[0]
     assert gate["passed"] is False and gate["candidate_version"] == 3
-    assert announced and announced[0][0] == "model.gate_failed"
+    events = [d["event"] for d in platform.notifier.deliveries()]
+    assert events == ["model.gate_failed"]
 
 
 def test_retention_webhook_fires_when_a_customer_turns_high_risk(env: Path) -> None:
@@ -149,7 +162,7 @@ def test_retention_webhook_fires_when_a_customer_turns_high_risk(env: Path) -> N
         sleep=lambda s: None,
     )
     hook = platform.notifier.add("http://crm.local/retention", ["churn.high_risk"])
-    service = service_for(platform)
+    service = platform.service_of(ChurnService)
     from foresight.apps.churn.schemas import PredictRequest
 
     risky = {"plan": "basic", "monthly_visits": 0, "spend": 250.0}

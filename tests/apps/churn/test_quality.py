@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from foresight.apps import load_all
-from foresight.platform.apps import get_app
 from foresight.platform.runtime import Platform
 from foresight.platform.training import no_progress
 from tests.conftest import make_settings
@@ -13,11 +11,10 @@ from tests.conftest import make_settings
 
 @pytest.mark.slow
 def test_telco_cross_validated_auc_reaches_target(tmp_path) -> None:
-    platform = Platform.create(
-        make_settings(tmp_path, tuning_seconds=40.0, tuning_trials=60), load_all()
-    )
-    spec = get_app("churn")
-    spec.load_demo(platform, no_progress)
+    platform = Platform.create(make_settings(tmp_path, tuning_seconds=40.0, tuning_trials=60))
+    app = platform.app("churn")
+    app.load_demo(platform, no_progress)
+    spec = app.model("churn")
     outcome = spec.train(platform, no_progress)
     m = outcome.version.metrics
     assert outcome.version.algorithm == "lightgbm"

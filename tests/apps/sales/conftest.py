@@ -7,9 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from foresight.api.app import create_app
-from foresight.apps import load_all
-from foresight.apps.sales import service_for
 from foresight.apps.sales.demo import pizza_transactions
+from foresight.apps.sales.service import SalesService
 from foresight.platform.runtime import Platform
 from foresight.platform.training import no_progress
 from tests.conftest import make_keys, make_settings
@@ -19,8 +18,8 @@ from tests.conftest import make_keys, make_settings
 def sales(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """A platform with a year of pizza orders and a trained, promoted sales model."""
     path: Path = tmp_path_factory.mktemp("sales")
-    p = Platform.create(make_settings(path, sales_retrain_days=0), load_all())
-    service = service_for(p)
+    p = Platform.create(make_settings(path))
+    service = p.service_of(SalesService)
     service.import_frame(pizza_transactions(), source="test", actor="test")
     outcome = service.train(no_progress)
     assert outcome.promoted

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 
-from foresight.apps.sales import service_for
+from foresight.apps.sales.service import SalesService
 from foresight.platform.runtime import Platform
 
 TOP = "/api/v1/sales/top-products"
@@ -19,7 +19,8 @@ def test_top_products_ranked_with_units_revenue_interval_and_trend(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_version"] == "sales:v1" and body["fallback"] is None
-    assert body["total"] == 32 and len(body["products"]) == 5
+    # total counts what is returned (it used to count every product past the limit)
+    assert body["total"] == 5 and body["ranked"] == 32 and len(body["products"]) == 5
     revenue = [p["forecast_revenue"] for p in body["products"]]
     assert revenue == sorted(revenue, reverse=True)
     assert [p["rank"] for p in body["products"]] == [1, 2, 3, 4, 5]
@@ -40,7 +41,9 @@ def test_second_call_comes_from_cache_with_the_seed_key(
     assert second["cached"] is True
     assert second["generated_at"] == first["generated_at"]
     assert {p["category"] for p in second["products"]} == {"veggie"}
-    assert sales.cache.get("forecast:veggie:week:v1") is not None
+    # The seed's key, inside the sales namespace (an app reads only its own keys).
+    assert sales.cache_for("sales").get("forecast:veggie:week:v1") is not None
+    assert sales.cache.get("sales:forecast:veggie:week:v1") is not None
 
 
 def test_bad_period_and_unknown_category_are_422_naming_the_problem(
@@ -138,9 +141,38 @@ def test_a_promotion_changes_the_key_and_recomputes(
     params = {"time_period": "quarter"}
     client.get(TOP, params=params, headers=headers["service"])
     assert client.get(TOP, params=params, headers=headers["service"]).json()["cached"] is True
-    outcome = service_for(sales).train(lambda *a: None)
+    outcome = sales.service_of(SalesService).train(lambda *a: None)
     if not outcome.promoted:  # the gate may keep v1; promote by hand to test the cache
         sales.promote("sales", outcome.version.version, actor="test")
     body = client.get(TOP, params=params, headers=headers["service"]).json()
     assert body["cached"] is False
     assert body["model_version"] == outcome.version.label
+
+
+def test_units_sold_posted_back_score_the_forecast(
+    client: TestClient, headers: dict, sales: Platform
+) -> None:
+    fc = client.get(
+        "/api/v1/sales/forecast",
+        params={"product_id": "hawaiian", "horizon": 7},
+        headers=headers["service"],
+    ).json()
+    first = fc["forecast"][0]
+    body = {
+        "outcomes": [
+            {"entity": "hawaiian", "observed": first["units"] + 3, "observed_at": first["date"]},
+            {"entity": "hawaiian", "observed": first["units"] - 1, "observed_at": first["date"]},
+        ]
+    }
+    r = client.post("/api/v1/sales/outcomes", json=body, headers=headers["analyst"])
+    assert r.status_code == 200 and r.json() == {"accepted": 2}
+    report = client.post("/api/v1/models/sales/monitor", headers=headers["analyst"]).json()
+    assert report["drift"] is None  # a forecaster has no row inputs to drift
+    acc = report["accuracy"]
+    assert acc["outcomes"] == 2 and abs(acc["mae"] - 2.0) < 0.01 and abs(acc["bias"] + 1.0) < 0.01
+    late = client.post(
+        "/api/v1/sales/outcomes",
+        json={"outcomes": [{"entity": "hawaiian", "observed": 3, "observed_at": "2030-01-01"}]},
+        headers=headers["analyst"],
+    )
+    assert late.status_code == 422 and "outcome 1" in late.json()["detail"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from foresight.apps.sales import service_for
+from foresight.apps.sales.service import SalesService
 from foresight.platform.errors import InvalidInput
 from foresight.platform.runtime import Platform
 
@@ -33,7 +32,7 @@ def tx(n_days: int = 70, products: tuple[str, ...] = ("a", "b")) -> pd.DataFrame
 
 
 def count(platform: Platform) -> int:
-    return len(service_for(platform).daily())
+    return len(platform.service_of(SalesService).store.daily())
 
 
 @pytest.mark.parametrize(
@@ -52,7 +51,7 @@ def count(platform: Platform) -> int:
 def test_bad_transactions_are_rejected_and_nothing_changes(
     platform: Platform, mutate, message: str
 ) -> None:
-    service = service_for(platform)
+    service = platform.service_of(SalesService)
     service.import_frame(tx(), source="good")
     before = count(platform)
     with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -61,28 +60,28 @@ def test_bad_transactions_are_rejected_and_nothing_changes(
 
 
 def test_import_aggregates_per_day_and_append_adds(platform: Platform) -> None:
-    service = service_for(platform)
+    service = platform.service_of(SalesService)
     frame = tx(10)
     doubled = pd.concat([frame, frame.assign(quantity=1.0, revenue=1.0)])
     result = service.import_frame(doubled, source="t")
     assert result.rows == 40
-    daily = service.daily()
+    daily = service.store.daily()
     assert len(daily) == 20  # 2 products × 10 days
     first = daily[(daily["product_id"] == "a") & (daily["day"] == "2024-01-01")].iloc[0]
     assert first["units"] == 2.0 and first["revenue"] == 11.0
     service.import_frame(tx(1).assign(sold_at="2024-01-11 09:00"), source="t", mode="append")
-    assert len(service.daily()) == 22
+    assert len(service.store.daily()) == 22
 
 
 def test_training_needs_enough_history(platform: Platform) -> None:
-    service = service_for(platform)
+    service = platform.service_of(SalesService)
     service.import_frame(tx(20), source="short")
     with pytest.raises(InvalidInput, match="20 days of sales history"):
         service.dataset()
 
 
 def test_regressors_are_joined_by_day_and_bad_ones_rejected(platform: Platform) -> None:
-    service = service_for(platform)
+    service = platform.service_of(SalesService)
     service.import_frame(tx(70), source="t")
     days = pd.date_range("2023-12-01", periods=40, freq="W")
     reg = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "cpi": range(40)})
@@ -98,21 +97,10 @@ def test_regressors_are_joined_by_day_and_bad_ones_rejected(platform: Platform) 
         service.import_regressors(reg[["cpi"]], source="bad", actor="t")
 
 
-def test_weekly_retraining_is_due_after_seven_days(platform: Platform) -> None:
-    service = service_for(platform)
-    assert service.retrain_due() is False  # no data
-    service.import_frame(tx(70), source="t")
-    assert service.retrain_due() is True  # data, never trained
-    service.train(lambda *a: None)
-    assert service.retrain_due() is False
-    assert service.retrain_due(datetime.now(UTC) + timedelta(days=7, minutes=1)) is True
-
-
 def test_cli_import_reports_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from foresight.cli import app
 
     monkeypatch.setenv("FORESIGHT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr("foresight.cli._platform", None)
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     tx(40).to_csv(good, index=False)
     tx(5).drop(columns=["quantity"]).to_csv(bad, index=False)

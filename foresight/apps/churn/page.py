@@ -139,19 +139,22 @@ if upload is not None and st.button("Score file"):
     status = client.get(job["status_url"])
     for _ in range(600):
         status = client.get(job["status_url"])
-        bar.progress(status["progress"], text=f"{status['status']}: {status['scored']} scored")
+        bar.progress(status["progress"], text=f"{status['status']}: {status['done']} scored")
         if status["status"] in ("done", "failed"):
             break
         time.sleep(0.5)
     if status["status"] == "failed":
         st.error(status["error"])
     else:
+        summary = status["summary"]
         st.success(
-            f"{status['scored']} rows scored, {status['rejected']} rejected "
-            f"({status['model_version']})"
+            f"{summary['scored']} rows scored, {summary['rejected']} rejected "
+            f"({summary['model_version']})"
         )
         if status["errors"]:
             st.dataframe(pd.DataFrame(status["errors"]), hide_index=True)
-        results = pd.DataFrame(status["results"])
-        st.dataframe(results, hide_index=True, width="stretch")
-        st.download_button("Download CSV", results.to_csv(index=False), "churn-predictions.csv")
+        first = client.get(job["results_url"], limit=1000)
+        st.dataframe(pd.DataFrame(first["items"]), hide_index=True, width="stretch")
+        st.caption(f"first {len(first['items'])} of {first['total']} rows")
+        csv = client.get(job["results_url"], format="csv")
+        st.download_button("Download CSV", csv, "churn-predictions.csv")

@@ -1,0 +1,65 @@
+"""A minimal app on the contract (docs/new-app.md): restaurant tips from the bill.
+
+It exists to prove the contract: the app contract suite runs on it as on the built-in
+apps. Load it with ``FORESIGHT_APPS=foresight.apps.churn,foresight.apps.sales,tests.example_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from typer import Typer
+
+from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.runtime import Platform
+from foresight.platform.training import Progress, TrainingOutcome
+from tests.example_app import cli, demo, router
+from tests.example_app.model import MODEL_NAME, MeanTipRule, rule_from_version
+from tests.example_app.schemas import TipsSettings
+from tests.example_app.service import TipsService
+
+
+def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
+    return platform.service_of(TipsService).train(progress)
+
+
+class TipsApp(App):
+    name = "tips"
+    title = "Tips"
+    description = "How much a table will tip, from its bill and size."
+    folder = Path(__file__).parent
+    settings_class = TipsSettings
+    service_class = TipsService
+    settings: TipsSettings
+
+    def models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(
+                name=MODEL_NAME,
+                title="Tip per table",
+                train=_train,
+                gate_metric="mae",
+                headline=(Metric("mae", "holdout MAE", higher_is_better=False),),
+                schedule=self.settings.retrain_schedule,
+                rule=rule_from_version,
+                default=MeanTipRule,
+            )
+        ]
+
+    def routers(self) -> list[APIRouter]:
+        return [router.router]
+
+    def cli(self) -> Typer:
+        return cli.cli
+
+    def import_command(self) -> Callable[..., Any]:
+        return cli.import_tips
+
+    def load_demo(self, platform: Platform, progress: Progress) -> ImportResult:
+        return demo.load_simulated(platform.service_of(TipsService), progress)
+
+
+APP = TipsApp

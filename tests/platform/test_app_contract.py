@@ -1,0 +1,150 @@
+"""The app contract suite: every installed app (churn, sales and the example app of
+docs/new-app.md) passes the same checks through public interfaces."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from streamlit.testing.v1 import AppTest
+
+from foresight.platform.apps import APP_MODULES, App
+from foresight.platform.runtime import Platform
+
+ROOT = Path(__file__).parents[2]
+APP_NAMES = ["churn", "sales", "tips"]
+
+
+@pytest.fixture(params=APP_NAMES)
+def app(request: pytest.FixtureRequest, trained: Platform) -> App:
+    return trained.app(request.param)
+
+
+def test_every_app_folder_has_the_same_shape_and_small_modules(app: App) -> None:
+    present = {p.name for p in app.folder.iterdir()}
+    assert set(APP_MODULES) <= present, set(APP_MODULES) - present
+    assert any(app.migrations.glob("0001_*.py"))
+    for module in app.folder.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 420, module
+
+
+def test_an_app_never_imports_another_app(app: App, trained: Platform) -> None:
+    others = {
+        other.folder.relative_to(ROOT).as_posix().replace("/", ".")
+        for other in trained.apps
+        if other.name != app.name
+    }
+    for module in app.folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                assert not any(name == o or name.startswith(o + ".") for o in others), (
+                    module,
+                    name,
+                )
+
+
+def _routes(app: App) -> list[APIRoute]:
+    return [r for router in app.routers() for r in router.routes if isinstance(r, APIRoute)]
+
+
+def test_routes_are_documented_with_response_models(app: App, api: TestClient) -> None:
+    spec = api.get("/openapi.json").json()["paths"]
+    for route in _routes(app):
+        assert route.path.startswith("/api/v1/"), route.path
+        assert route.response_model is not None, route.path
+        assert route.tags, route.path
+        assert (route.description or "").strip(), f"{route.path} has no docstring"
+        for method in route.methods:
+            operation = spec[route.path][method.lower()]
+            assert operation["security"], route.path
+            assert (
+                "200" in operation["responses"]
+                or "202" in operation["responses"]
+                or ("204" in operation["responses"])
+            )
+
+
+def test_routes_are_module_level_functions_not_closures(app: App) -> None:
+    for route in _routes(app):
+        assert "<locals>" not in route.endpoint.__qualname__, route.endpoint.__qualname__
+
+
+def test_app_code_never_imports_the_cli_or_the_dashboard(app: App) -> None:
+    # apps/*/cli.py used to import foresight.cli, which loads the apps: a cycle kept
+    # alive by function-local imports.
+    for module in app.folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("foresight.cli", "foresight.dashboard.views")), (
+                    module,
+                    node.module,
+                )
+                if node.module.startswith("foresight") and node.col_offset > 0:
+                    pytest.fail(f"function-local import of {node.module} in {module}")
+
+
+def test_every_route_refuses_a_missing_and_a_wrong_key(app: App, api: TestClient) -> None:
+    for route in _routes(app):
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        for method in route.methods:
+            for headers in ({}, {"X-API-Key": "fs_nope_nope"}):
+                r = api.request(method, path, headers=headers)
+                assert r.status_code == 401, (method, path, r.status_code)
+
+
+def test_health_lists_every_model_of_the_app(app: App, api: TestClient) -> None:
+    components = api.get("/health").json()["components"]
+    for spec in app.models():
+        entry = components[f"model:{spec.name}"]
+        assert entry["ok"] and entry["app"] == app.name
+
+
+def test_models_carry_the_headline_metrics_the_app_declares(
+    app: App, api: TestClient, keys: dict
+) -> None:
+    versions = api.get("/api/v1/models", headers=keys["analyst"]).json()
+    for spec in app.models():
+        mine = [v for v in versions if v["model"] == spec.name and v["stage"] == "production"]
+        assert mine and mine[0]["app"] == app.name
+        labels = [h["label"] for h in mine[0]["headline"]]
+        assert labels == [h.label for h in spec.headline]
+        assert all(isinstance(h["value"], float) for h in mine[0]["headline"])
+
+
+def test_each_model_is_scheduled(app: App, trained: Platform) -> None:
+    tasks = {t.name for t in trained.scheduler.status()}
+    assert {f"train:{spec.name}" for spec in app.models()} <= tasks
+
+
+def test_page_renders_against_the_live_api(
+    app: App, live_api: str, trained: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, _ = trained.keys.create(name="contract", role="analyst")
+    monkeypatch.setenv("FORESIGHT_API_URL", live_api)
+    monkeypatch.setenv("FORESIGHT_API_KEY", key)
+    at = AppTest.from_file(str(app.page), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == app.title
+
+
+def test_the_platform_layers_never_name_an_app(trained: Platform) -> None:
+    names = "|".join(re.escape(a.name) for a in trained.apps)
+    pattern = re.compile(rf"\b({names})\b", re.IGNORECASE)
+    for layer in ("foresight/platform", "foresight/api", "foresight/cli", "foresight/dashboard"):
+        for module in (ROOT / layer).rglob("*.py"):
+            hits = [
+                f"{module.relative_to(ROOT)}:{i}: {line.strip()}"
+                for i, line in enumerate(module.read_text().splitlines(), 1)
+                if pattern.search(line)
+            ]
+            assert not hits, hits

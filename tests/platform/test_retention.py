@@ -1,0 +1,60 @@
+"""Retention: FORESIGHT_RETENTION_DAYS per table kind, purged by the scheduled task."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from foresight.apps.churn.service import ChurnService
+from foresight.apps.churn.store import ChurnPredictionRow
+from foresight.platform.db.tables import AuditRow, JobRow
+from foresight.platform.operations import RETENTION_TASK
+from foresight.platform.runtime import Platform
+from tests.conftest import make_settings
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _seed(p: Platform, age_days: float, tag: str) -> None:
+    at = NOW - timedelta(days=age_days)
+    with p.db.session() as s:
+        s.add(AuditRow(actor="t", action="x", target=tag, details={}, created_at=at))
+        s.add(JobRow(id=f"job-{tag}", app="t", kind="k", status="done", created_at=at))
+        s.add(
+            ChurnPredictionRow(
+                customer_id=tag,
+                churn_probability=0.5,
+                prediction="Yes",
+                risk_tier="medium",
+                confidence_level="low",
+                model_version="churn:v1",
+                source="api",
+                prediction_date=at,
+            )
+        )
+    p.events.publish("t.happened", tag, {"tag": tag}, occurred_at=at)
+
+
+def test_each_kind_keeps_its_own_number_of_days(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        retention_days={"predictions": 30, "events": 10, "jobs": 5, "audit": 0},
+    )
+    p = Platform.create(settings, clock=lambda: NOW)
+    p.events.clock = lambda: NOW - timedelta(days=40)  # the old event was recorded back then
+    _seed(p, 40, "old")
+    p.events.clock = lambda: NOW - timedelta(days=7)
+    _seed(p, 7, "week")
+    p.events.clock = lambda: NOW
+    _seed(p, 0, "new")
+    status = p.scheduler.run_now(RETENTION_TASK)
+    assert status.last_status == "succeeded"
+    with p.db.session() as s:
+        jobs = sorted(s.query(JobRow.id).all())
+        audit = s.query(AuditRow).count()
+    assert jobs == [("job-new",)]  # 5 days kept
+    assert audit == 3  # 0 keeps forever
+    assert [e.key for e in p.events.read()] == ["week", "new"]  # 10 days kept
+    history = p.service_of(ChurnService).store
+    assert [r.customer_id for r in history.recent(10)] == ["new", "week"]  # 30 days kept
+    p.close()
