@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from foresight.api.app import create_app
-from foresight.apps import BUILT_IN
+from foresight.platform.apps import installed_app_modules
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 from foresight.platform.training import no_progress
@@ -36,7 +36,7 @@ def make_settings(path: Path, **overrides: object) -> Settings:
         "webhook_backoff_seconds": 0.0,
         "scheduler": False,  # tests tick schedulers themselves
         # The example app of docs/new-app.md rides along, so the contract suite covers it.
-        "apps": [*BUILT_IN, "tests.example_app"],
+        "apps": [*installed_app_modules(), "tests.example_app"],
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -17,8 +17,12 @@ from foresight.api.routes import admin, jobs, models, operations, outcomes, syst
 from foresight.platform.runtime import Platform
 
 
-def create_app(platform: Platform) -> FastAPI:
-    """Build the API over an existing :class:`Platform` (tests pass their own)."""
+def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
+    """Build the API over an existing :class:`Platform` (tests pass their own).
+
+    ``owns_platform``: close it at shutdown (flushing buffered logs, stopping threads);
+    a server process does, a test sharing one platform across clients does not.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +39,10 @@ def create_app(platform: Platform) -> FastAPI:
         gc.freeze()
         yield
         if platform.settings.scheduler:
-            platform.scheduler.stop()
+            # A training in progress is left to its lease: another process takes it over.
+            platform.scheduler.stop(timeout=5.0)
+        if owns_platform:
+            platform.close()
 
     app = FastAPI(
         title="Foresight",

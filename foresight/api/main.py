@@ -13,4 +13,4 @@ from foresight.platform.settings import Settings
 def app_factory() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(Platform.create(settings))
+    return create_app(Platform.create(settings), owns_platform=True)

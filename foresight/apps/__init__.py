@@ -1,4 +1,2 @@
-"""The built-in apps. Each package implements :class:`foresight.platform.apps.App`;
-``FORESIGHT_APPS`` names the ones a deployment loads (these by default)."""
-
-BUILT_IN = ("foresight.apps.churn", "foresight.apps.sales")
+"""The built-in apps. Each package implements :class:`foresight.platform.apps.App` and is
+announced in the ``foresight.apps`` entry-point group (``pyproject.toml``)."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 
 import typer
+from pydantic import ValidationError
 
 from foresight.cli import admin, data, registry, run
 from foresight.forecast_cli import forecast_command
 from foresight.platform.apps import load_apps
+from foresight.platform.errors import ForesightError
 from foresight.platform.logging import configure_logging
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
-from foresight.platform.terminal import PlatformHandle, console
+from foresight.platform.terminal import PlatformHandle, console, fail
 
 app = typer.Typer(
     help="Foresight: train, serve and watch the predictions your business runs on.",
@@ -25,7 +27,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 LOADED = Settings().apps
-APPS = load_apps(LOADED)
+try:
+    APPS = load_apps(LOADED)
+    APPS_ERROR = None
+except ForesightError as exc:  # a bad FORESIGHT_APPS: platform commands still explain it
+    APPS, APPS_ERROR = [], exc.message
 
 import_cli = typer.Typer(help="Load your own CSV into an app (all rows or none).")
 predict_cli = typer.Typer(help="Score a CSV file with an app's production model.")
@@ -58,13 +64,23 @@ def _configure(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show info logs."),
 ) -> None:
     """Foresight: train, serve and watch the predictions your business runs on."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        fail(
+            "; ".join(
+                f"FORESIGHT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+        )
     if os.environ.get("COLUMNS", "").isdigit():  # honoured at run time, not only at import
         console.width = int(os.environ["COLUMNS"])
     # The terminal gets readable warnings unless FORESIGHT_LOG_LEVEL / _JSON say otherwise.
     explicit = settings.model_fields_set
     level = "INFO" if verbose else settings.log_level if "log_level" in explicit else "WARNING"
     configure_logging(level, json=settings.log_json if "log_json" in explicit else False)
+    if APPS_ERROR is not None:
+        fail(APPS_ERROR)
     # The commands above were built from the apps loaded at import; the same list serves.
     apps = APPS if settings.apps == LOADED else None
     handle = PlatformHandle(lambda: Platform.create(settings, apps))

@@ -1,4 +1,5 @@
-"""Dashboard entry point: the system page, then each installed app's own page."""
+"""Dashboard entry point: the system and models pages, then each installed app's page
+(found by file; the dashboard imports no app code and reads data from the API only)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from foresight.platform.apps import load_apps
+from foresight.platform.apps import app_pages
 from foresight.platform.settings import Settings
 
 VIEWS = Path(__file__).parent / "views"  # not "pages/": Streamlit would list it on its own
@@ -19,8 +20,7 @@ pages = [
     st.Page(str(VIEWS / "models.py"), title="Models", icon=":material/query_stats:"),
 ]
 pages += [
-    st.Page(str(app.page), title=app.title, url_path=app.name)
-    for app in load_apps(Settings().apps)
-    if app.page.exists()
+    st.Page(str(page), title=name.replace("_", " ").title(), url_path=name)
+    for name, page in app_pages(Settings().apps)
 ]
 st.navigation(pages).run()

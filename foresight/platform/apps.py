@@ -2,24 +2,27 @@
 API, the CLI and the dashboard iterate the Platform's one app list and never name an app.
 
 An app package (``foresight/apps/<name>/`` or any importable package named in
-``FORESIGHT_APPS``) exposes its ``App`` subclass as ``APP`` in its ``__init__.py``. See
-``docs/new-app.md``.
+``FORESIGHT_APPS``, or announced in the ``foresight.apps`` entry-point group) exposes its
+``App`` subclass as ``APP`` in its ``__init__.py``. See ``docs/new-app.md``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from foresight.apps import BUILT_IN
 from foresight.platform.errors import InvalidInput, NotFound
+from foresight.platform.schedules import Schedule
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -48,9 +51,24 @@ APP_MODULES = (
 
 
 class AppSettings(BaseSettings):
-    """Base of an app's settings; a subclass sets ``env_prefix="FORESIGHT_<APP>_"``."""
+    """Base of an app's settings; a subclass sets ``env_prefix="FORESIGHT_<APP>_"``.
+
+    Every field named ``*_schedule`` is checked as a schedule when the settings load, so a
+    typo is a clear error at start, not a stack trace in the scheduler.
+    """
 
     model_config = SettingsConfigDict(env_prefix="FORESIGHT_APP_", env_file=None, extra="ignore")
+
+    @model_validator(mode="after")
+    def _schedules_parse(self) -> AppSettings:
+        for name in type(self).model_fields:
+            if name.endswith("_schedule"):
+                try:
+                    Schedule.parse(getattr(self, name))
+                except InvalidInput as exc:
+                    prefix = self.model_config.get("env_prefix", "")
+                    raise ValueError(f"{prefix}{name.upper()}: {exc.message}") from None
+        return self
 
 
 @dataclass
@@ -178,11 +196,34 @@ class App(ABC):
         )
 
 
+ENTRY_POINTS = "foresight.apps"
+
+
+def installed_app_modules() -> list[str]:
+    """The app packages installed in this environment (the ``foresight.apps`` entry
+    points), by name: what loads when ``FORESIGHT_APPS`` is unset."""
+    found = sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name)
+    return [ep.value for ep in found]
+
+
+def app_pages(modules: Iterable[str] | None = None) -> list[tuple[str, Path]]:
+    """(app name, page path) of every app, found without importing the apps (the
+    dashboard talks to the API only; it needs the page files, not the apps' code)."""
+    pages = []
+    for module in installed_app_modules() if modules is None else modules:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin is not None:
+            page = Path(spec.origin).parent / "page.py"
+            if page.exists():
+                pages.append((module.rsplit(".", 1)[-1], page))
+    return pages
+
+
 def load_apps(modules: Iterable[str] | None = None) -> list[App]:
     """Import each app package and instantiate its ``APP`` class (settings from the env);
-    the built-in apps when ``modules`` is None."""
+    the installed apps when ``modules`` is None."""
     if modules is None:
-        modules = BUILT_IN
+        modules = installed_app_modules()
     apps: list[App] = []
     for module_name in modules:
         try:
@@ -192,7 +233,11 @@ def load_apps(modules: Iterable[str] | None = None) -> list[App]:
         cls = getattr(module, "APP", None)
         if not (isinstance(cls, type) and issubclass(cls, App)):
             raise InvalidInput(f"{module_name} has no APP class implementing foresight's App")
-        apps.append(cls())
+        try:
+            apps.append(cls())
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise InvalidInput(f"settings of {module_name}: {problems}") from None
     names = [a.name for a in apps]
     if len(set(names)) != len(names):
         raise InvalidInput(f"two apps share a name: {', '.join(names)}")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from foresight.platform.backends import backend
 from foresight.platform.errors import ArtifactCorrupted
 
 
@@ -56,9 +57,4 @@ ARTIFACT_BACKENDS: dict[str, Callable[[Path], ArtifactStore]] = {"local": LocalA
 
 def artifact_store_from_kind(kind: str, root: Path) -> ArtifactStore:
     """The artifact store of backend ``kind`` rooted at ``root``."""
-    try:
-        return ARTIFACT_BACKENDS[kind](root)
-    except KeyError:
-        raise ValueError(
-            f"unknown artifact backend {kind!r}; choose one of {', '.join(ARTIFACT_BACKENDS)}"
-        ) from None
+    return backend(ARTIFACT_BACKENDS, kind, "artifact")(root)

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from cachetools import TLRUCache
 
+from foresight.platform.backends import backend
+
 
 class Cache(Protocol):
     def get(self, key: str) -> Any | None: ...
@@ -179,10 +181,5 @@ CACHE_BACKENDS: dict[str, Callable[[Any, str], Cache | None]] = {
 
 def cache_from_kind(kind: str, *, client: Any, prefix: str, on_lookup: Any = None) -> TieredCache:
     """A tiered cache whose L2 is the backend named ``kind``."""
-    try:
-        factory = CACHE_BACKENDS[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown cache backend {kind!r}; choose one of {', '.join(CACHE_BACKENDS)}"
-        ) from None
+    factory = backend(CACHE_BACKENDS, kind, "cache")
     return TieredCache(MemoryCache(), factory(client, prefix), on_lookup=on_lookup)

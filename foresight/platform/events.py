@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Integer, String, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from foresight.platform.backends import backend
 from foresight.platform.db.base import Base, JSONType, UTCDateTime, utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import InvalidInput
@@ -269,11 +270,10 @@ EVENT_LOG_BACKENDS: dict[str, Callable[..., EventLog]] = {"database": DatabaseEv
 def event_log_from_kind(kind: str, db: Database, **kw: Any) -> EventLog:
     """Build the event log backend named ``kind`` (e.g. ``"database"``)."""
     try:
-        factory = EVENT_LOG_BACKENDS[kind]
-    except KeyError:
-        known = ", ".join(sorted(EVENT_LOG_BACKENDS))
-        raise InvalidInput(f"unknown event log kind {kind!r}; known kinds: {known}") from None
-    return factory(db, **kw)
+        factory = backend(EVENT_LOG_BACKENDS, kind, "event log")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return factory(db, **kw)  # type: ignore[no-any-return]
 
 
 def _row(item: NewEvent, now: datetime) -> dict[str, Any]:

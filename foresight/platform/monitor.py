@@ -11,6 +11,7 @@ stores the report and, when the model newly drifts, publishes ``drift.detected``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,9 @@ import numpy as np
 import pandas as pd
 import structlog
 from sklearn.metrics import roc_auc_score
-from sqlalchemy import Boolean, Float, Integer, String, delete, insert, select
+from sqlalchemy import Boolean, Float, Integer, String, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from foresight.platform import drift
@@ -61,6 +64,8 @@ class OutcomeRow(Base):
     observed: Mapped[float] = mapped_column(Float)
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # One outcome per prediction (or per entity and day): a repeated post counts once.
+    key: Mapped[str] = mapped_column(String(300), unique=True)
 
 
 class MonitorReportRow(Base):
@@ -85,6 +90,22 @@ class Outcome:
     observed_at: datetime
     entity: str | None = None
     prediction_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """What makes it the same outcome: its prediction, or its entity and day."""
+        what = (
+            f"#{self.prediction_id}"
+            if self.prediction_id is not None
+            else f"{self.entity}@{self.observed_at.date().isoformat()}"
+        )
+        return f"{self.model_name}|{what}"[:300]
+
+
+def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN and ±inf as None: PostgreSQL's JSONB refuses them, and one such value would
+    lose the whole buffered batch."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def accuracy(task: str | None, predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
@@ -145,32 +166,43 @@ class Monitor:
         self._minute[model] = (minute, kept + len(rows))
         for row in rows:
             self._inputs.add(
-                {"model_name": model, "model_version": version, "features": row, "created_at": now}
+                {
+                    "model_name": model,
+                    "model_version": version,
+                    "features": _json_safe(row),
+                    "created_at": now,
+                }
             )
 
-    def add_outcomes(self, app: str, outcomes: list[Outcome]) -> int:
-        """Store resolved outcomes (one transaction) and count them."""
+    def add_outcomes(self, app: str, outcomes: list[Outcome]) -> tuple[int, int]:
+        """Store resolved outcomes in one transaction; returns (new, duplicates). An
+        outcome for a prediction (or entity and day) already judged is a duplicate."""
+        rows = {o.key: o for o in outcomes}  # a repeat inside one post counts once too
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        values = [
+            {
+                "app": app,
+                "model_name": o.model_name,
+                "model_version": o.model_version,
+                "entity": o.entity,
+                "prediction_id": o.prediction_id,
+                "predicted": o.predicted,
+                "observed": o.observed,
+                "observed_at": o.observed_at,
+                "recorded_at": self.clock(),
+                "key": key,
+            }
+            for key, o in rows.items()
+        ]
         with self.db.session() as s:
-            s.execute(
-                insert(OutcomeRow),
-                [
-                    {
-                        "app": app,
-                        "model_name": o.model_name,
-                        "model_version": o.model_version,
-                        "entity": o.entity,
-                        "prediction_id": o.prediction_id,
-                        "predicted": o.predicted,
-                        "observed": o.observed,
-                        "observed_at": o.observed_at,
-                        "recorded_at": self.clock(),
-                    }
-                    for o in outcomes
-                ],
+            result = s.execute(
+                insert(OutcomeRow).on_conflict_do_nothing().returning(OutcomeRow.model_name),
+                values,
             )
-        for o in outcomes:
-            self.metrics.child(self.metrics.outcomes, o.model_name).inc()
-        return len(outcomes)
+            added = [r[0] for r in result]
+        for model in added:
+            self.metrics.child(self.metrics.outcomes, model).inc()
+        return len(added), len(outcomes) - len(added)
 
     # ---- checking --------------------------------------------------------------------
     def recent_inputs(self, model: str, version: str) -> pd.DataFrame:
@@ -259,6 +291,32 @@ class Monitor:
             if row is None:
                 return None
             return {**row.report, "drifted": row.drifted, "model_version": row.model_version}
+
+    def mark_retrained(self, model: str) -> None:
+        """Note on the latest report that a drift started a retraining run."""
+        with self.db.session() as s:
+            row = s.scalar(
+                select(MonitorReportRow)
+                .where(MonitorReportRow.model_name == model)
+                .order_by(MonitorReportRow.id.desc())
+                .limit(1)
+            )
+            if row is not None:
+                row.report = {**row.report, "retrained": True}
+
+    def last_retrained(self, model: str) -> datetime | None:
+        """When a drift last started a retraining of ``model``."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(MonitorReportRow)
+                .where(MonitorReportRow.model_name == model, MonitorReportRow.drifted.is_(True))
+                .order_by(MonitorReportRow.id.desc())
+                .limit(200)
+            )
+            for row in rows:
+                if row.report.get("retrained"):
+                    return row.created_at
+        return None
 
     def purge(self, before: datetime) -> int:
         """Retention: drop stored inputs, outcomes and reports older than ``before``."""

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -225,28 +226,43 @@ class Notifier:
             row = s.get(WebhookDeliveryRow, delivery_id)
             if row is None:
                 raise NotFound(f"no webhook delivery with id {delivery_id}")
-            if row.status != "dead":
-                raise Conflict(
-                    f"delivery {delivery_id} is {row.status}; only dead deliveries are replayed"
-                )
+            if row.status == "delivered":
+                raise Conflict(f"delivery {delivery_id} was delivered; nothing to replay")
             row.status, row.finished_at = "pending", None
         self._send(delivery_id)
         return {"id": delivery_id, "status": "pending"}
 
-    def replay_dead(self, limit: int = 1000) -> list[int]:
-        """Replay up to ``limit`` dead deliveries, oldest first; returns their ids."""
+    def replay_dead(self, limit: int = 1000, *, pending_for: float = 300.0) -> list[int]:
+        """Replay up to ``limit`` undelivered deliveries, oldest first: dead ones, and
+        pending ones older than ``pending_for`` seconds (their process stopped before
+        sending them). Returns their ids."""
+        stale = utcnow() - timedelta(seconds=pending_for)
         with self.db.session() as s:
             ids = list(
                 s.scalars(
                     select(WebhookDeliveryRow.id)
-                    .where(WebhookDeliveryRow.status == "dead")
+                    .where(
+                        (WebhookDeliveryRow.status == "dead")
+                        | (
+                            (WebhookDeliveryRow.status == "pending")
+                            & (WebhookDeliveryRow.created_at < stale)
+                        )
+                    )
                     .order_by(WebhookDeliveryRow.id)
                     .limit(limit)
                 )
             )
+        replayed = []
         for delivery_id in ids:
-            self.replay(delivery_id)
-        return ids
+            try:
+                self.replay(delivery_id)
+            except Conflict:  # delivered meanwhile by the process that queued it
+                continue
+            replayed.append(delivery_id)
+        return replayed
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after sending what is queued (up to ``timeout`` seconds); what is left stays
+        ``pending`` in the database, and ``replay_dead`` sends it later."""
+        self.wait(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)

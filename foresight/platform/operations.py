@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from foresight.platform.errors import ForesightError
 from foresight.platform.scheduler import Scheduler
 from foresight.platform.training import no_progress
 
@@ -34,7 +35,7 @@ def build_scheduler(platform: Platform) -> Scheduler:
 
     def on_failure(name: str, error: str, failures: int) -> None:
         if name.startswith("train:"):
-            platform.notifier.publish(
+            platform.announce(
                 "model.training_failed",
                 {"model": name.removeprefix("train:"), "error": error, "failures": failures},
             )
@@ -55,17 +56,28 @@ def build_scheduler(platform: Platform) -> Scheduler:
 
 
 def check_models(platform: Platform) -> dict[str, bool]:
-    """Check drift and accuracy of every model; retrain those that drifted and opted in.
+    """Check drift and accuracy of every model; retrain those that drifted and opted in,
+    at most once per ``FORESIGHT_DRIFT_RETRAIN_COOLDOWN_DAYS`` (drift measured against a
+    table that has not changed would otherwise retrain the same data every hour).
 
-    Returns whether each model drifted.
+    Returns whether each model drifted. One model's failure does not stop the others.
     """
     drifted: dict[str, bool] = {}
+    cooldown = timedelta(days=platform.settings.drift_retrain_cooldown_days)
     for _, spec in platform.model_specs():
-        report = platform.monitor.check(spec.name, task=spec.task)
-        drifted[spec.name] = report["drifted"]
-        if report["drifted"] and spec.retrain_on_drift:
+        try:
+            report = platform.monitor.check(spec.name, task=spec.task)
+            drifted[spec.name] = report["drifted"]
+            if not (report["drifted"] and spec.retrain_on_drift):
+                continue
+            last = platform.monitor.last_retrained(spec.name)
+            if last is not None and platform.clock() - last < cooldown:
+                continue
             log.info("drift_retraining", model=spec.name)
+            platform.monitor.mark_retrained(spec.name)
             platform.scheduler.run_now(training_task(spec.name))
+        except ForesightError as exc:  # e.g. its training runs elsewhere (Conflict)
+            log.warning("monitor_check_failed", model=spec.name, error=exc.message)
     return drifted
 
 

@@ -18,6 +18,8 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from foresight.platform.backends import backend
+
 
 class LocalSlidingWindow:
     """O(1) sliding-window counter per identity, for one process."""
@@ -109,10 +111,5 @@ def rate_limiter_from_kind(
     kind: str, rate: str, *, redis_url: str | None = None, prefix: str = "foresight"
 ) -> RateLimiter:
     """The rate limiter of backend ``kind`` (``FORESIGHT_RATELIMIT_BACKEND``)."""
-    try:
-        factory = RATE_LIMIT_BACKENDS[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown rate-limit backend {kind!r}; choose one of {', '.join(RATE_LIMIT_BACKENDS)}"
-        ) from None
+    factory = backend(RATE_LIMIT_BACKENDS, kind, "rate-limit")
     return factory(rate, redis_url=redis_url, prefix=prefix)

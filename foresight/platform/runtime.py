@@ -120,7 +120,7 @@ class Platform:
             pointer_ttl=settings.production_pointer_ttl,
             on_fallback=lambda m, level: metrics.fallbacks.labels(m, level).inc(),
         )
-        pipeline = TrainingPipeline(db, registry, announce=notifier.publish)
+        pipeline = TrainingPipeline(db, registry, on_promote=server.invalidate)
         platform = cls(
             settings=settings,
             db=db,
@@ -139,7 +139,7 @@ class Platform:
                 db,
                 registry,
                 metrics,
-                announce=notifier.publish,
+                announce=lambda event, payload: None,  # bound to the platform below
                 window=settings.monitor_window,
                 per_minute=settings.monitor_per_minute,
                 clock=clock,
@@ -148,9 +148,18 @@ class Platform:
             redis=client,
             clock=clock,
         )
+        pipeline.announce = monitor_announce = platform.announce
+        platform.monitor.announce = monitor_announce
         for app in apps:
             app.register_metrics(platform, metrics.registry)
         return platform
+
+    def announce(self, event: str, payload: dict[str, Any], *, key: str | None = None) -> None:
+        """Record ``event`` in the event log (kept, replayable) and send it to the webhooks
+        subscribed to it. ``key`` is the entity it is about (default: the model)."""
+        entity = key if key is not None else str(payload.get("model", ""))
+        self.events.publish(event, entity, payload)
+        self.notifier.publish(event, payload)
 
     def app(self, name: str) -> App:
         """The installed app ``name`` (a 404-style error lists the installed ones)."""
@@ -234,7 +243,7 @@ class Platform:
 
     def close(self) -> None:
         if self._scheduler is not None:
-            self._scheduler.stop()
+            self._scheduler.stop(timeout=5.0)
         for service in self.services.values():
             close = getattr(service, "close", None)
             if close:

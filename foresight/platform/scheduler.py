@@ -249,6 +249,16 @@ class Scheduler:
             recovered = conn.execute(stmt).all()
         for name, error, failures in recovered:
             log.warning("scheduler.interrupted", task=name, error=error, failures=failures)
+            if failures > 1:
+                # A task that keeps killing its process backs off like any failure; a
+                # single crash is retried at once.
+                delay = min(self.retry_base_seconds * 2 ** (failures - 2), self.retry_max_seconds)
+                with self.db.engine.begin() as conn:
+                    conn.execute(
+                        update(_Row)
+                        .where(_Row.name == name)
+                        .values(next_run_at=now + timedelta(seconds=delay))
+                    )
             _notify(self._on_failure, name, str(error), failures)
 
     def _claim(self, name: str, *, manual: bool) -> int | None:

@@ -65,4 +65,5 @@ class OutcomesIn(BaseModel):
 
 
 class OutcomesAccepted(BaseModel):
-    accepted: int
+    accepted: int = Field(description="Outcomes stored.")
+    duplicates: int = Field(description="Outcomes already posted for the same prediction.")

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from foresight.apps import BUILT_IN
+from foresight.platform.errors import InvalidInput
+from foresight.platform.schedules import Schedule
+
+RETENTION_DEFAULTS = {
+    "predictions": 365.0,
+    "monitoring": 14.0,
+    "events": 90.0,
+    "jobs": 30.0,
+    "audit": 730.0,
+}
 
 
 class Settings(BaseSettings):
@@ -35,21 +45,24 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="Key the dashboard and CLI clients use.")
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 1.0
-    apps: Annotated[list[str], NoDecode] = Field(
-        default=list(BUILT_IN),
-        description="App packages to load, comma-separated (each exposes an App as APP).",
+    apps: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="App packages to load, comma-separated (each exposes an App as APP); "
+        "unset: every installed app (the foresight.apps entry points).",
     )
-    cache_backend: Literal["memory", "redis"] | None = Field(
-        default=None, description="L2 cache: memory (none) or redis; default redis if a URL is set."
+    cache_backend: str | None = Field(
+        default=None,
+        description="L2 cache: memory (none), redis, or package.module:Class; "
+        "default redis if a URL is set.",
     )
-    ratelimit_backend: Literal["memory", "redis"] | None = Field(
-        default=None, description="Rate-limit counters; default redis if a URL is set."
+    ratelimit_backend: str | None = Field(
+        default=None, description="memory, redis or package.module:Class; redis if a URL is set."
     )
-    artifact_backend: Literal["local"] = Field(
-        default="local", description="Where model artifacts live."
+    artifact_backend: str = Field(
+        default="local", description="Where model artifacts live: local or module:Class."
     )
-    event_backend: Literal["database"] = Field(
-        default="database", description="The event log's backend."
+    event_backend: str = Field(
+        default="database", description="The event log: database or module:Class."
     )
     scheduler: bool = Field(
         default=True, description="Run due scheduled tasks in `foresight serve` (one per cluster)."
@@ -61,22 +74,34 @@ class Settings(BaseSettings):
     monitor_window: int = Field(
         default=1000, ge=30, le=100_000, description="Recent predictions/outcomes checked."
     )
+    drift_retrain_cooldown_days: float = Field(
+        default=7.0, ge=0, description="Least time between two retrainings a drift starts."
+    )
     monitor_per_minute: int = Field(
         default=120, ge=1, description="Prediction inputs kept per model and minute for drift."
     )
     retention_days: dict[str, float] = Field(
-        default_factory=lambda: {
-            "predictions": 365.0,
-            "monitoring": 14.0,
-            "events": 90.0,
-            "jobs": 30.0,
-            "audit": 730.0,
-        },
+        default_factory=lambda: dict(RETENTION_DEFAULTS),
         description='Days kept per table kind, JSON, e.g. {"predictions": 90}; 0 keeps forever.',
     )
     production_pointer_ttl: float = Field(
         default=1.0, description="Seconds a replica trusts its cached view of production models."
     )
+
+    @field_validator("retention_days", mode="after")
+    @classmethod
+    def _keep_default_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        # Naming one kind must not turn every other kind's retention off.
+        return {**RETENTION_DEFAULTS, **value}
+
+    @field_validator("monitor_schedule", mode="after")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        try:
+            Schedule.parse(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @field_validator("apps", mode="before")
     @classmethod
@@ -112,7 +137,12 @@ def load_or_create_secret(path: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        # The winner may not have written yet: wait for its bytes, never return "".
+        for _ in range(100):
+            if text := path.read_text().strip():
+                return text
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} stays empty; delete it and start again") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value

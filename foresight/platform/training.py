@@ -90,10 +90,18 @@ Announce = Callable[[str, dict[str, Any]], object]
 
 
 class TrainingPipeline:
-    def __init__(self, db: Database, registry: ModelRegistry, announce: Announce | None = None):
+    def __init__(
+        self,
+        db: Database,
+        registry: ModelRegistry,
+        announce: Announce | None = None,
+        on_promote: Callable[[str], object] | None = None,
+    ):
         self.db = db
         self.registry = registry
         self.announce = announce or (lambda event, payload: None)
+        # The serving layer forgets its production pointer at once (hot swap).
+        self.on_promote = on_promote or (lambda name: None)
 
     def run(
         self, spec: TrainingSpec, ctx: TrainingContext, *, promote: bool = True
@@ -147,6 +155,7 @@ class TrainingPipeline:
                         spec.model_name, version.version, reason=gate.reason
                     ),
                 )
+                self.on_promote(spec.model_name)
                 promoted = True
         except BaseException as exc:
             self._finish(run_id, "failed", started, steps, {}, error=f"{type(exc).__name__}: {exc}")

@@ -126,6 +126,8 @@ def test_metrics_have_process_figures_and_a_live_high_risk_gauge(
         assert f"\n{name} " in text
     before = _gauge(text)
     service = trained.service_of(ChurnService)
+    refresh = service.settings.gauge_refresh_seconds
+    service.settings.gauge_refresh_seconds = 0.0  # no wait for the recount
     low = service.at_risk(tier="low", limit=1)[0].customer_id
     risky = dict(service.customer(low))
     risky.update(
@@ -144,3 +146,22 @@ def test_metrics_have_process_figures_and_a_live_high_risk_gauge(
     assert r.json()["risk_tier"] == "high"
     # No /risk-summary call in between: the gauge follows predictions by itself.
     assert _gauge(api.get("/metrics").text) == before + 1
+    service.settings.gauge_refresh_seconds = refresh
+
+
+def test_announcements_are_kept_in_the_event_log(ops, platform: Platform) -> None:
+    client, keys = ops
+    platform.announce("model.gate_failed", {"model": "m", "reason": "worse"})
+    platform.announce("drift.detected", {"model": "m", "share_drifted": 0.5})
+    events = client.get("/api/v1/admin/events", headers=keys["admin"]).json()
+    assert [(e["type"], e["key"]) for e in events] == [
+        ("model.gate_failed", "m"),
+        ("drift.detected", "m"),
+    ]
+    later = client.get(
+        "/api/v1/admin/events",
+        params={"since": events[0]["offset"], "type": "drift.detected"},
+        headers=keys["admin"],
+    ).json()
+    assert [e["payload"]["share_drifted"] for e in later] == [0.5]
+    assert client.get("/api/v1/admin/events", headers=keys["analyst"]).status_code == 403

@@ -92,3 +92,9 @@ def test_logging_settings_reach_the_cli(data_env: dict) -> None:
     assert isinstance(config["processors"][-1], structlog.processors.JSONRenderer)
     assert runner.invoke(app, ["init"], env=data_env).exit_code == 0
     assert "Warning" in structlog.get_config()["wrapper_class"].__name__  # terminal default
+
+
+def test_bad_configuration_is_one_clear_line(data_env: dict) -> None:
+    r = runner.invoke(app, ["schedule"], env={**data_env, "FORESIGHT_MONITOR_SCHEDULE": "often"})
+    assert r.exit_code == 1 and "FORESIGHT_MONITOR_SCHEDULE" in r.output
+    assert "accepted schedules" in r.output and "Traceback" not in r.output

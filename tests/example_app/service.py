@@ -28,9 +28,7 @@ class TipsService:
 
     def train(self, progress: Progress = no_progress) -> TrainingOutcome:
         spec = TipsTrainingSpec(self.store.frame)
-        outcome = self.p.pipeline.run(spec, self.p.training_context(progress))
-        self.p.server.invalidate(MODEL_NAME)
-        return outcome
+        return self.p.pipeline.run(spec, self.p.training_context(progress))
 
     def predict(self, req: TipRequest) -> dict[str, Any]:
         served = self.p.serve(MODEL_NAME)

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from foresight.platform.apps import APP_MODULES, App
 from foresight.platform.runtime import Platform
+from foresight.platform.schedules import Schedule
 
 ROOT = Path(__file__).parents[2]
 APP_NAMES = ["churn", "sales", "tips"]
@@ -120,9 +121,10 @@ def test_models_carry_the_headline_metrics_the_app_declares(
         assert all(isinstance(h["value"], float) for h in mine[0]["headline"])
 
 
-def test_each_model_is_scheduled(app: App, trained: Platform) -> None:
-    tasks = {t.name for t in trained.scheduler.status()}
-    assert {f"train:{spec.name}" for spec in app.models()} <= tasks
+def test_each_model_is_scheduled_as_its_app_declares(app: App, trained: Platform) -> None:
+    tasks = {t.name: t.schedule for t in trained.scheduler.status()}
+    for spec in app.models():
+        assert tasks[f"train:{spec.name}"] == str(Schedule.parse(spec.schedule))
 
 
 def test_page_renders_against_the_live_api(
@@ -137,14 +139,30 @@ def test_page_renders_against_the_live_api(
     assert at.title[0].value == app.title
 
 
-def test_the_platform_layers_never_name_an_app(trained: Platform) -> None:
+def test_the_platform_layers_never_name_or_import_an_app(trained: Platform) -> None:
     names = "|".join(re.escape(a.name) for a in trained.apps)
     pattern = re.compile(rf"\b({names})\b", re.IGNORECASE)
-    for layer in ("foresight/platform", "foresight/api", "foresight/cli", "foresight/dashboard"):
-        for module in (ROOT / layer).rglob("*.py"):
-            hits = [
-                f"{module.relative_to(ROOT)}:{i}: {line.strip()}"
-                for i, line in enumerate(module.read_text().splitlines(), 1)
-                if pattern.search(line)
-            ]
-            assert not hits, hits
+    layers = ["foresight/platform", "foresight/api", "foresight/cli", "foresight/dashboard"]
+    modules = [m for layer in layers for m in (ROOT / layer).rglob("*.py")]
+    modules += [ROOT / "foresight" / "forecast_cli.py", ROOT / "foresight" / "__main__.py"]
+    for module in modules:
+        text = module.read_text()
+        hits = [
+            f"{module.relative_to(ROOT)}:{i}: {line.strip()}"
+            for i, line in enumerate(text.splitlines(), 1)
+            if pattern.search(line)
+        ]
+        assert not hits, hits
+        for node in ast.walk(ast.parse(text)):
+            imported = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            imported += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not any(n.startswith("foresight.apps") for n in imported), (module, imported)
+
+
+def test_app_settings_come_from_their_own_prefix(app: App, monkeypatch) -> None:
+    prefix = f"FORESIGHT_{app.name.upper()}_"
+    assert app.settings_class.model_config.get("env_prefix") == prefix
+    field = next(n for n in app.settings_class.model_fields if n.endswith("_schedule"))
+    monkeypatch.setenv(prefix + field.upper(), "daily 04:15")
+    assert getattr(app.settings_class(), field) == "daily 04:15"
+    assert next(s.schedule for s in type(app)().models()) == "daily 04:15"

@@ -87,6 +87,14 @@ def test_unknown_backend_kinds_name_the_known_ones(tmp_path: Path) -> None:
         cache_from_kind("redis", client=None, prefix="x")
 
 
+def test_a_backend_of_your_own_by_its_import_path(tmp_path: Path) -> None:
+    store = artifact_store_from_kind("foresight.platform.artifacts:LocalArtifactStore", tmp_path)
+    sha = store.save("x.pkl", [1])
+    assert store.load("x.pkl", sha) == [1]
+    with pytest.raises(ValueError, match=r"cannot load the cache backend 'nope\.mod:Cache'"):
+        cache_from_kind("nope.mod:Cache", client=None, prefix="x")
+
+
 def test_memory_cache_backend_ignores_a_configured_redis(tmp_path: Path) -> None:
     from foresight.platform.runtime import Platform
     from tests.conftest import make_settings

@@ -334,6 +334,8 @@ def test_event_log_from_kind(tmp_path: Any) -> None:
     migrate.upgrade(db, [])
     assert isinstance(event_log_from_kind("database", db), DatabaseEventLog)
     assert set(EVENT_LOG_BACKENDS) == {"database"}
-    with pytest.raises(InvalidInput, match="unknown event log kind 'kafka'; known kinds: database"):
+    with pytest.raises(
+        InvalidInput, match="unknown event log backend 'kafka'; choose one of database"
+    ):
         event_log_from_kind("kafka", db)
     db.dispose()

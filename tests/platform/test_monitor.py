@@ -119,7 +119,11 @@ def test_outcomes_posted_back_give_accuracy(churn) -> None:
         {"entity": row.account, "observed": row.left} for row in customers.head(120).itertuples()
     ]
     r = client.post("/api/v1/churn/outcomes", json={"outcomes": outcomes}, headers=keys["analyst"])
-    assert r.status_code == 200 and r.json() == {"accepted": 120}
+    assert r.status_code == 200 and r.json() == {"accepted": 120, "duplicates": 0}
+    again = client.post(
+        "/api/v1/churn/outcomes", json={"outcomes": outcomes}, headers=keys["analyst"]
+    )
+    assert again.json() == {"accepted": 0, "duplicates": 120}  # a retried post counts once
     report = client.post("/api/v1/models/churn/monitor", headers=keys["analyst"]).json()
     acc = report["accuracy"]
     assert acc["outcomes"] == 120 and acc["roc_auc"] > 0.7 and 0 < acc["brier"] < 0.25
@@ -189,3 +193,27 @@ def test_inputs_kept_per_minute_are_capped(platform: Platform) -> None:
     minute[0] += timedelta(minutes=1)  # a new minute, a new allowance
     platform.monitor.record_inputs("m", "m:v1", rows)
     assert len(platform.monitor.recent_inputs("m", "m:v1")) == 10
+
+
+def test_non_finite_inputs_are_kept_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    p = Platform.create(make_settings(tmp_path, database_url=pg_url))
+    p.monitor.record_inputs(
+        "m", "m:v1", [{"x": float("nan"), "y": 1.0}, {"x": 2.0, "y": float("inf")}]
+    )
+    rows = p.monitor.recent_inputs("m", "m:v1")
+    assert len(rows) == 2  # JSONB refuses NaN: the whole batch used to be dropped
+    assert rows["x"].isna().sum() == 1 and rows["y"].isna().sum() == 1
+    p.close()
+
+
+def test_drift_retraining_waits_out_its_cooldown(churn) -> None:
+    from foresight.platform.operations import check_models
+
+    platform, client, keys = churn
+    platform.monitor.window = 200
+    _score(client, keys, _rows(seed=12, shift=True))
+    check_models(platform)
+    _score(client, keys, _rows(seed=13, shift=True))  # the new version drifts the same way
+    check_models(platform)
+    # Drift measured against an unchanged table would retrain every hour otherwise.
+    assert [v.version for v in platform.registry.versions("churn")] == [2, 1]

@@ -62,3 +62,32 @@ def test_failing_endpoint_ends_in_dead_letter(platform) -> None:
     dead = notifier.deliveries("dead")
     assert len(dead) == 1 and dead[0]["attempts"] == 4 and "ConnectError" in dead[0]["last_error"]
     assert waits == sorted(waits) and waits[0] >= 1.0  # exponential back-off
+
+
+def test_deliveries_left_at_close_are_replayed_later(platform) -> None:
+    import threading
+
+    gate = threading.Event()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        gate.wait(5)
+        return httpx.Response(200)
+
+    notifier = Notifier(
+        platform.db, client=httpx.Client(transport=httpx.MockTransport(slow)), sleep=lambda s: None
+    )
+    notifier.add("http://crm.local/hook", ["model.gate_failed"])
+    ids = [notifier.publish("model.gate_failed", {"n": i})[0] for i in range(5)]
+    notifier.close(timeout=0.1)  # a CLI command ending while sends are queued
+    left = [d for d in notifier.deliveries() if d["status"] == "pending"]
+    assert left  # kept, not lost
+    gate.set()
+    ok = Notifier(
+        platform.db,
+        client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+    )
+    ok.replay_dead(pending_for=0)
+    ok.wait()
+    notifier.wait()
+    assert {d["status"] for d in ok.deliveries() if d["id"] in ids} == {"delivered"}
+    ok.close()

@@ -58,3 +58,12 @@ def test_each_kind_keeps_its_own_number_of_days(tmp_path: Path) -> None:
     history = p.service_of(ChurnService).store
     assert [r.customer_id for r in history.recent(10)] == ["new", "week"]  # 30 days kept
     p.close()
+
+
+def test_naming_one_kind_keeps_the_defaults_of_the_others(monkeypatch) -> None:
+    from foresight.platform.settings import RETENTION_DEFAULTS, Settings
+
+    monkeypatch.setenv("FORESIGHT_RETENTION_DAYS", '{"predictions": 90}')
+    days = Settings().retention_days
+    # It used to replace the whole table: every other kind then read 0, "keep forever".
+    assert days == {**RETENTION_DEFAULTS, "predictions": 90.0}

@@ -480,3 +480,27 @@ def test_background_loop_survives_a_failing_tick_and_stop_releases(
         assert not loop.is_alive()
     with db.session() as s:
         assert s.scalars(select(ScheduledTaskRow.last_status)).all() == ["succeeded"]
+
+
+def test_a_task_that_keeps_killing_its_process_backs_off(db: Database, clock: FakeClock) -> None:
+    def die() -> None:
+        raise Died
+
+    owners = [Scheduler(db, owner=f"p{i}", clock=clock, lease_seconds=300) for i in range(4)]
+    for s in owners:
+        s.register("t", "hourly", die)
+    clock.advance(3600)
+    with pytest.raises(Died):
+        owners[0].tick()
+    clock.advance(301)
+    with pytest.raises(Died):
+        owners[1].tick()  # the first crash is retried at once
+    clock.advance(301)
+    owners[2].tick() if False else owners[2]._recover(["t"])
+    # Two crashes in a row: the next try waits like a failure would (60 s base).
+    status = row(db)
+    assert status.failures == 2 and status.last_status == "interrupted"
+    assert status.next_run_at == clock.now + timedelta(seconds=60)
+    clock.advance(61)
+    with pytest.raises(Died):
+        owners[3].tick()

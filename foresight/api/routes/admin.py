@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -140,3 +141,25 @@ def replay_delivery(
     answer = platform.notifier.replay(delivery_id)
     platform.audit(actor=admin.name, action="webhook.replay", target=str(delivery_id))
     return answer
+
+
+class EventOut(BaseModel):
+    offset: int
+    type: str
+    key: str
+    payload: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+@router.get("/events", response_model=list[EventOut])
+def read_events(
+    platform: PlatformDep,
+    _: Admin,
+    since: Annotated[int, Query(ge=0, le=2**62, description="Offsets after this one.")] = 0,
+    type: Annotated[list[str] | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[Any]:
+    """The event log in order (model.gate_failed, drift.detected, app events…): read
+    from an offset, keep the last one, ask again."""
+    return [asdict(e) for e in platform.events.read(since, limit=limit, types=type)]

@@ -44,7 +44,8 @@ def create_outcomes(
                 f"outcome {i + 1}: {exc.message}",
                 details=[{"field": f"outcomes.{i}", "message": exc.message}],
             ) from None
-    return {"accepted": platform.monitor.add_outcomes(app.name, outcomes)}
+    accepted, duplicates = platform.monitor.add_outcomes(app.name, outcomes)
+    return {"accepted": accepted, "duplicates": duplicates}
 
 
 @router.get("/api/v1/models/{model_id}/monitor", response_model=MonitorReport)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from foresight.apps.churn.features import json_records
 from foresight.apps.churn.model import MODEL_NAME, Scored
 from foresight.apps.churn.service import ChurnService
 from foresight.platform.csvfile import read_csv_chunks, read_csv_header
-from foresight.platform.jobs import JobContext
+from foresight.platform.jobs import Job, JobContext
 
 CHUNK_ROWS = 50_000
 MONITOR_SAMPLE = 200  # rows per chunk kept for the drift check
@@ -90,3 +91,18 @@ def score_file(
         "errors_file": str(errors_path) if errors else None,
         "model_version": service.served().label,
     }
+
+
+def submit(service: ChurnService, records: list[dict[str, Any]]) -> Job:
+    """Queue a batch of customers for scoring; fails now (503) if no model can answer."""
+    service.served()
+    job, _future = service.p.jobs.submit(
+        app="churn", kind="predict_batch", fn=partial(run_batch, service), records=records
+    )
+    return job
+
+
+def submit_frame(service: ChurnService, frame: pd.DataFrame) -> Job:
+    """Queue an uploaded file: its header must hold the model's fields."""
+    service.check_columns([str(c) for c in frame.columns])
+    return submit(service, json_records(frame))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -12,7 +11,6 @@ from fastapi.responses import Response
 from foresight.api.deps import Predictor, Reader, Writer, service_from, service_of
 from foresight.api.uploads import receive_upload
 from foresight.apps.churn import batch
-from foresight.apps.churn.features import json_records
 from foresight.apps.churn.schemas import (
     AtRiskCustomer,
     BatchRequest,
@@ -77,18 +75,10 @@ async def submit_batch(request: Request, service: Service, _: Predictor) -> JobA
             records = BatchRequest.model_validate_json(await request.body()).customers
         except ValueError as exc:
             raise InvalidInput(f"invalid JSON batch: {exc}") from None
+        job = batch.submit(service, records)
     else:
         with await receive_upload(request, max_bytes=MAX_UPLOAD_BYTES) as upload:
-            frame = upload.read_frame()
-        service.check_columns([str(c) for c in frame.columns])
-        records = json_records(frame)
-    service.served()  # fail now (503) rather than inside the job if no model exists
-    job, _future = service.p.jobs.submit(
-        app="churn",
-        kind="predict_batch",
-        fn=partial(batch.run_batch, service),
-        records=records,
-    )
+            job = batch.submit_frame(service, upload.read_frame())
     return job_accepted(job.id, job.status)
 
 

@@ -24,6 +24,9 @@ class ChurnSettings(AppSettings):
     retrain_on_drift: bool = Field(
         False, description="Retrain when the monitor finds the inputs drifted."
     )
+    gauge_refresh_seconds: float = Field(
+        10.0, description="Least time between two recounts of the high-risk gauge."
+    )
     customer_ttl_seconds: float = Field(300.0, description="How long a customer row is cached.")
     tier_memory_seconds: float = Field(
         30 * 24 * 3600.0, description="How long the last tier is remembered for alerts."

@@ -38,7 +38,8 @@ class ChurnService:
         self.store = ChurnStore(platform.db)
         self.cache = platform.cache_for("churn")
         self.log = BufferedWriter(platform.db, ChurnPredictionRow.__table__)
-        self._high_risk: tuple[float, int] | None = None
+        self._high_risk: tuple[float, int] | None = None  # (when counted, count)
+        self._risk_changed = True
 
     # ---- data ------------------------------------------------------------------------
     def dataset(self) -> ChurnDatasetRow | None:
@@ -116,7 +117,6 @@ class ChurnService:
         """Train through the pipeline, then re-score every stored customer."""
         spec = churn_model.ChurnTrainingSpec(self.training_table)
         outcome = self.p.pipeline.run(spec, self.p.training_context(progress))
-        self.p.server.invalidate(NAME)
         if outcome.promoted:
             self.cache.clear()
         progress("score", 0.0, "scoring every stored customer")
@@ -166,7 +166,7 @@ class ChurnService:
             # Before logging this prediction: the alert compares with the one before it.
             self._check_alerts({req.customer_id: (record["risk_tier"], p)}, served.label)
         self.log.add(record)
-        self._high_risk = None  # the gauge recounts at the next scrape
+        self._risk_changed = True  # the gauge recounts at a later scrape
         self.p.monitor.record_inputs(NAME, served.label, [features])
         metrics = self.p.metrics
         metrics.child(metrics.predictions, NAME, served.label, served.fallback or "none").inc()
@@ -202,7 +202,7 @@ class ChurnService:
         for cid, (tier, p) in latest.items():
             self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
             if tier == "high" and previous.get(cid) != "high":
-                self.p.notifier.publish(
+                self.p.announce(
                     HIGH_RISK_EVENT,
                     {
                         "customer_id": cid,
@@ -211,6 +211,7 @@ class ChurnService:
                         "risk_tier": tier,
                         "model_version": version,
                     },
+                    key=cid,
                 )
 
     # ---- many customers ----------------------------------------------------------------
@@ -290,7 +291,7 @@ class ChurnService:
         if latest:
             self._check_alerts(latest, scored.model_version)
         self.store.add_predictions(rows)
-        self._high_risk = None
+        self._risk_changed = True
 
     def score_all(self) -> int:
         """Score every stored customer (after training) so lists and alerts are current."""
@@ -347,16 +348,21 @@ class ChurnService:
         tiers = churn_model.risk_tiers(arr) if len(arr) else np.array([])
         hist = np.histogram(arr, bins=10, range=(0, 1))[0] if len(arr) else np.zeros(10)
         counts = {t: int((tiers == t).sum()) for t in churn_model.TIERS}
-        self._high_risk = (time.monotonic(), counts["high"])
+        self._high_risk, self._risk_changed = (time.monotonic(), counts["high"]), False
         return {"tiers": counts, "histogram": [int(x) for x in hist], "customers": len(arr)}
 
-    def high_risk_count(self, max_age: float = 15.0) -> int:
-        """Customers whose latest prediction is high risk (the gauge; at most
-        ``max_age`` seconds old, so a scrape costs no query most of the time)."""
+    def high_risk_count(self) -> int:
+        """Customers whose latest prediction is high risk (the gauge). Recounted when
+        predictions came in, at most every ``gauge_refresh_seconds``: the count scans the
+        prediction log, and scrapes come every few seconds."""
         cached = self._high_risk
-        if cached is None or time.monotonic() - cached[0] > max_age:
-            return int(self.risk_summary()["tiers"]["high"])
-        return cached[1]
+        fresh = cached is not None and (
+            not self._risk_changed
+            or time.monotonic() - cached[0] < self.settings.gauge_refresh_seconds
+        )
+        if cached is not None and fresh:
+            return cached[1]
+        return int(self.risk_summary()["tiers"]["high"])
 
     def close(self) -> None:
         self.log.close()

@@ -51,6 +51,9 @@ class TopProduct(BaseModel):
     previous_units: float = Field(description="Units sold in the same length of time before.")
     trend_pct: float | None
     trend: str = Field(description="up, down, flat (±5 %) or new")
+    method: str = Field(
+        description="ensemble, or seasonal_naive for a product newer than the model"
+    )
 
 
 class TopProductsResponse(BaseModel):

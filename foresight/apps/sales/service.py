@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import IntegrityError
 
 from foresight.apps.sales import features as sf
 from foresight.apps.sales.features import HOLDOUT, HORIZON, MIN_DAYS, PERIODS
@@ -68,33 +69,44 @@ class SalesService:
     ) -> ImportResult:
         """Load transactions (all rows or none). ``replace`` swaps the whole history,
         ``append`` adds to it; a repeated ``idempotency_key`` changes nothing."""
-        if idempotency_key is not None:
-            earlier = self.store.previous_import(idempotency_key)
-            if earlier is not None:
-                return ImportResult(
-                    rows=earlier.rows,
-                    message=f"already imported (batch {earlier.id}): {earlier.message or ''}",
-                    details={"batch": earlier.id, "duplicate": True},
-                )
+        if idempotency_key is not None and (earlier := self._earlier(idempotency_key)):
+            return earlier
         tx = sf.check_transactions(frame)
         days = tx["sold_at"].dt.normalize()
         message = (
             f"{len(tx):,} transactions ({mode}) for {tx['product_id'].nunique()} products, "
             f"{days.min().date()} to {days.max().date()}"
         )
-        batch = self.store.write(
-            tx,
-            mode=mode,
-            source=source,
-            actor=actor,
-            message=message,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            batch = self.store.write(
+                tx,
+                mode=mode,
+                source=source,
+                actor=actor,
+                message=message,
+                idempotency_key=idempotency_key,
+            )
+        except IntegrityError:
+            # A concurrent retry with the same key committed first: its answer is ours.
+            if idempotency_key is None or not (earlier := self._earlier(idempotency_key)):
+                raise
+            return earlier
         self.invalidate()
         return ImportResult(
             rows=len(tx),
             message=message,
             details={"products": int(tx["product_id"].nunique()), "batch": batch},
+        )
+
+    def _earlier(self, idempotency_key: str) -> ImportResult | None:
+        """The answer an earlier import with this key gave, marked as a duplicate."""
+        earlier = self.store.previous_import(idempotency_key)
+        if earlier is None:
+            return None
+        return ImportResult(
+            rows=earlier.rows,
+            message=f"already imported (batch {earlier.id}): {earlier.message or ''}",
+            details={"batch": earlier.id, "duplicate": True},
         )
 
     def ingest(
@@ -175,7 +187,6 @@ class SalesService:
         spec = SalesTrainingSpec(self.dataset, self.config)
         outcome = self.p.pipeline.run(spec, self.p.training_context(progress))
         if outcome.promoted:
-            self.p.server.invalidate(MODEL_NAME)
             self.invalidate()
         return outcome
 
@@ -250,11 +261,14 @@ class SalesService:
         for pid, info in self.store.products().items():
             if category and info["category"] != category:
                 continue
-            if model is not None:
+            # A product newer than the model's training has no stored forecast: the rule
+            # baseline answers for it until the next training.
+            if model is not None and sf.product_uid(pid) in model.result.uids:
                 row = model.result.index(sf.product_uid(pid))
                 units, lo, hi = window_sum(model, row, offset, days, 80.0)
-                interval = [round(lo, 2), round(hi, 2)]
+                interval, method = [round(lo, 2), round(hi, 2)], "ensemble"
             else:
+                method = "seasonal_naive"
                 history = sf.series_history(daily, product_id=pid, category=None)
                 point = sf.seasonal_naive_path(history, days, 80.0)[0]
                 units, interval = float(point.sum()), None
@@ -272,6 +286,7 @@ class SalesService:
                     "previous_units": round(prev_units, 2),
                     "trend_pct": pct,
                     "trend": word,
+                    "method": method,
                 }
             )
         out.sort(key=lambda r: r["forecast_revenue"], reverse=True)
@@ -305,6 +320,8 @@ class SalesService:
         daily = self.store.daily()
         history = sf.series_history(daily, product_id=product_id, category=category)
         uid = sf.product_uid(product_id) if product_id else sf.category_uid(str(category))
+        if model is not None and uid not in model.result.uids:
+            served, model = Served(default_rule(), served.version, "rule_baseline"), None
         if model is not None:
             row = model.result.index(uid)
             lo, hi = model.result.bounds(level, np.array([row]))

@@ -157,15 +157,17 @@ def test_units_sold_posted_back_score_the_forecast(
         params={"product_id": "hawaiian", "horizon": 7},
         headers=headers["service"],
     ).json()
-    first = fc["forecast"][0]
+    first, second = fc["forecast"][:2]
     body = {
         "outcomes": [
             {"entity": "hawaiian", "observed": first["units"] + 3, "observed_at": first["date"]},
-            {"entity": "hawaiian", "observed": first["units"] - 1, "observed_at": first["date"]},
+            {"entity": "hawaiian", "observed": second["units"] - 1, "observed_at": second["date"]},
         ]
     }
     r = client.post("/api/v1/sales/outcomes", json=body, headers=headers["analyst"])
-    assert r.status_code == 200 and r.json() == {"accepted": 2}
+    assert r.status_code == 200 and r.json() == {"accepted": 2, "duplicates": 0}
+    again = client.post("/api/v1/sales/outcomes", json=body, headers=headers["analyst"])
+    assert again.json() == {"accepted": 0, "duplicates": 2}  # one outcome per product-day
     report = client.post("/api/v1/models/sales/monitor", headers=headers["analyst"]).json()
     assert report["drift"] is None  # a forecaster has no row inputs to drift
     acc = report["accuracy"]
@@ -176,3 +178,31 @@ def test_units_sold_posted_back_score_the_forecast(
         headers=headers["analyst"],
     )
     assert late.status_code == 422 and "outcome 1" in late.json()["detail"]
+
+
+def test_a_product_newer_than_the_model_gets_the_rule_baseline(
+    client: TestClient, headers: dict
+) -> None:
+    body = {
+        "transactions": [
+            {
+                "product_id": "new_pizza",
+                "category": "classic",
+                "sold_at": "2015-12-31T12:00:00",
+                "quantity": 7,
+                "unit_price": 10,
+            }
+        ]
+    }
+    posted = client.post("/api/v1/sales/transactions", json=body, headers=headers["analyst"])
+    assert posted.status_code == 200, posted.text
+    r = client.get(TOP, params={"category": "classic", "limit": 50}, headers=headers["service"])
+    assert r.status_code == 200, r.text  # it used to be a 422 until the next retraining
+    new = next(p for p in r.json()["products"] if p["product_id"] == "new_pizza")
+    assert new["method"] == "seasonal_naive" and new["interval_80"] is None
+    others = [p for p in r.json()["products"] if p["product_id"] != "new_pizza"]
+    assert {p["method"] for p in others} == {"ensemble"}
+    fc = client.get(
+        "/api/v1/sales/forecast", params={"product_id": "new_pizza"}, headers=headers["service"]
+    ).json()
+    assert fc["fallback"] == "rule_baseline" and fc["weights"] == {"seasonal_naive": 1.0}

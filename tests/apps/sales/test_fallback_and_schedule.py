@@ -156,3 +156,27 @@ def test_weekly_retraining_runs_once_across_replicas_and_after_an_interrupted_ru
     finally:
         second.close()
         first.close()
+
+
+def test_concurrent_retries_with_one_key_store_once(clocked: Platform) -> None:
+    service = clocked.service_of(SalesService)
+    service.import_frame(tx(70), source="t")
+    rows = [{"product_id": "a", "sold_at": "2024-03-11T12:00:00", "quantity": 5, "revenue": 9}]
+    answers: list[object] = []
+
+    def post() -> None:
+        try:
+            answers.append(service.ingest(rows, actor="t", idempotency_key="same"))
+        except Exception as exc:  # a race used to surface as an IntegrityError (a 500)
+            answers.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(a, Exception) for a in answers), answers
+    assert sum(not a.details.get("duplicate") for a in answers) == 1  # type: ignore[union-attr]
+    daily = service.store.daily()
+    day = daily[(daily["product_id"] == "a") & (daily["day"] == "2024-03-11")]
+    assert float(day["units"].sum()) == 5.0

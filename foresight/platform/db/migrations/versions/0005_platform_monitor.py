@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.Column("observed", sa.Float(), nullable=False),
         sa.Column("observed_at", TIME, nullable=False),
         sa.Column("recorded_at", TIME, nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outcomes")),
+        sa.UniqueConstraint("key", name=op.f("uq_outcomes_key")),
     )
     op.create_index(op.f("ix_outcomes_model_name"), "outcomes", ["model_name"])
     op.create_index(op.f("ix_outcomes_recorded_at"), "outcomes", ["recorded_at"])
