@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from foresight.platform import jobs as jobs_module
+from foresight.platform import job_store as jobs_module
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import JobBlobRow, JobRow

@@ -197,8 +197,17 @@ class ChurnService:
             else:
                 previous[cid] = cached
         if unknown:
-            self.log.flush()  # the latest tier may still sit in the write buffer
             previous.update(self.store.latest_tiers(unknown))
+            # The latest tier may still sit in the write buffer: it wins over the table
+            # (read in memory, so the request never waits for a write).
+            wanted = set(unknown)
+            previous.update(
+                {
+                    r["customer_id"]: r["risk_tier"]
+                    for r in self.log.pending()
+                    if r["customer_id"] in wanted
+                }
+            )
         for cid, (tier, p) in latest.items():
             self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
             if tier == "high" and previous.get(cid) != "high":

@@ -38,6 +38,11 @@ class BufferedWriter:
             if len(self._rows) >= self.max_rows:
                 self._wake.set()
 
+    def pending(self) -> list[dict[str, Any]]:
+        """The rows added but not written yet (a copy), oldest first."""
+        with self._lock:
+            return list(self._rows)
+
     def flush(self) -> int:
         with self._flush_lock:
             with self._lock:
