@@ -75,10 +75,16 @@ def test_churn_end_to_end_on_postgresql_and_redis(tmp_path, pg_url, redis_prefix
     platform.close()
 
 
-def test_json_logs_carry_the_request_id(api, keys, capsys) -> None:
+def test_json_logs_carry_the_request_id(api, keys, capsys, monkeypatch) -> None:
+    import structlog
+
+    from foresight.api import middleware
     from foresight.platform.logging import configure_logging
 
     configure_logging("INFO", json=True)
+    # Loggers cache their configuration on first use (fast, and right for a server that
+    # configures once); earlier tests in this process may have used this one already.
+    monkeypatch.setattr(middleware, "log", structlog.get_logger("foresight.access"))
     try:
         api.get("/api/v1/models", headers={**keys["analyst"], "X-Request-ID": "req-42"})
         lines = [

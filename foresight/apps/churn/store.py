@@ -94,16 +94,13 @@ class ChurnStore:
 
     def customers(self, columns: list[str]) -> tuple[list[str], pd.DataFrame, list[bool | None]]:
         """Every stored customer, ordered by id: ids, attributes as a frame, labels."""
-        with self.db.session() as s:
-            rows = s.execute(
-                select(
-                    ChurnCustomerRow.customer_id,
-                    ChurnCustomerRow.attributes,
-                    ChurnCustomerRow.churned,
-                ).order_by(ChurnCustomerRow.customer_id)
-            ).all()
-        frame = pd.DataFrame([r[1] for r in rows], columns=columns)
-        return [r[0] for r in rows], frame, [r[2] for r in rows]
+        row = ChurnCustomerRow
+        table = self.db.frame(
+            select(row.customer_id, row.attributes, row.churned).order_by(row.customer_id)
+        )
+        frame = pd.DataFrame(list(table["attributes"]), columns=columns)
+        labels = [None if pd.isna(v) else bool(v) for v in table["churned"]]
+        return table["customer_id"].tolist(), frame, labels
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         with self.db.session() as s:

@@ -240,17 +240,15 @@ class SalesStore:
 
     def daily(self) -> pd.DataFrame:
         """Units and revenue per product and day, with each product's category."""
-        with self.db.session() as s:
-            rows = s.execute(
-                select(
-                    SalesDailyRow.product_id,
-                    SalesDailyRow.day,
-                    SalesDailyRow.units,
-                    SalesDailyRow.revenue,
-                    SalesProductRow.category,
-                ).join(SalesProductRow)
-            ).all()
-        frame = pd.DataFrame(rows, columns=["product_id", "day", "units", "revenue", "category"])
+        frame = self.db.frame(
+            select(
+                SalesDailyRow.product_id,
+                SalesDailyRow.day,
+                SalesDailyRow.units,
+                SalesDailyRow.revenue,
+                SalesProductRow.category,
+            ).join(SalesProductRow)
+        )
         frame["day"] = pd.to_datetime(frame["day"])
         return frame
 

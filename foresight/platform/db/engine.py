@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +49,13 @@ class Database:
             raise
         finally:
             session.close()
+
+    def frame(self, statement: Any) -> pd.DataFrame:
+        """The rows of a SELECT as a DataFrame, one column per selected column (by its
+        name), in one short transaction."""
+        with self.session() as s:
+            result = s.execute(statement)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))
 
     def ping(self) -> bool:
         try:
