@@ -9,10 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from foresight.platform.errors import ForesightError
 
 log = structlog.get_logger(__name__)
+
+DB_RETRY_AFTER = 5  # seconds a client waits before retrying while the database is away
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -47,6 +50,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def model_validation_error(_: Request, exc: ValidationError) -> JSONResponse:
         # Bodies some hot routes validate themselves: same answer as FastAPI's own 422.
         return _invalid(exc.errors())
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is away (stopped, unreachable, out of connections): the request may
+        # succeed later, so say when to retry instead of answering an opaque 500.
+        log.error("database_unavailable", error_type=type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DB_RETRY_AFTER)},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

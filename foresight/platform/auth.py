@@ -8,8 +8,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
@@ -44,6 +45,9 @@ class KeyStore:
     def __init__(self, db: Database, cache_seconds: float = 30.0) -> None:
         self.db = db
         self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=cache_seconds)
+        # Keys verified before, kept past the TTL for one use only: while the database is
+        # away, a key this process already knew keeps working (LRU-bounded).
+        self._known: LRUCache[str, Principal] = LRUCache(maxsize=10_000)
 
     def create(self, *, name: str, role: str) -> tuple[str, Principal]:
         """Create a key; the plain key is returned once and never stored."""
@@ -62,8 +66,18 @@ class KeyStore:
         """The key's principal, or None if unknown or revoked (cached briefly)."""
         if plain in self._cache:
             return self._cache[plain]
-        principal = self._lookup(plain)
+        try:
+            principal = self._lookup(plain)
+        except (OperationalError, InterfaceError):
+            known = self._known.get(plain)
+            if known is None:
+                raise  # unknown key and no database: the API answers 503
+            return known
         self._cache[plain] = principal
+        if principal is None:
+            self._known.pop(plain, None)
+        else:
+            self._known[plain] = principal
         return principal
 
     def _lookup(self, plain: str) -> Principal | None:
@@ -86,6 +100,7 @@ class KeyStore:
                 raise NotFound(f"no API key with id {key_id}")
             row.revoked_at = utcnow()
         self._cache.clear()
+        self._known.clear()
 
     def summaries(self) -> list[dict[str, Any]]:
         with self.db.session() as s:

@@ -14,11 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import structlog
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from foresight.platform.backends import backend
+
+log = structlog.get_logger(__name__)
 
 
 class LocalSlidingWindow:
@@ -81,23 +86,59 @@ class LocalRateLimiter:
 
 
 class RedisRateLimiter:
-    """Limits shared by every replica, on Redis through ``limits``."""
+    """Limits shared by every replica, on Redis through ``limits``.
 
-    def __init__(self, rate: str, *, redis_url: str | None, prefix: str = "foresight") -> None:
+    Redis is optional at run time: calls time out after ``timeout`` seconds, and an error
+    opens a breaker for ``retry_after`` seconds during which this process counts alone
+    (per-process limits, as on the embedded default). It closes again by itself.
+    """
+
+    def __init__(
+        self,
+        rate: str,
+        *,
+        redis_url: str | None,
+        prefix: str = "foresight",
+        timeout: float = 0.25,
+        retry_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not redis_url:
             raise ValueError("the redis rate-limit backend needs FORESIGHT_REDIS_URL")
         self.item = parse(rate)
         self.prefix = prefix
-        self.storage = storage_from_string(redis_url)
+        # No client-side retries: a dead or frozen Redis must cost one short timeout.
+        self.storage = storage_from_string(
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]  # passed to redis-py
+        )
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.local = LocalRateLimiter(rate)
+        self.retry_after, self.clock = retry_after, clock
+        self._down_until = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is away and limits are counted in this process only."""
+        return self.clock() < self._down_until
 
     def hit(self, identity: str) -> tuple[bool, int]:
-        if self.limiter.hit(self.item, self.prefix, identity):
-            return True, 0
-        reset = self.limiter.get_window_stats(self.item, self.prefix, identity).reset_time
+        if self.degraded:
+            return self.local.hit(identity)
+        try:
+            if self.limiter.hit(self.item, self.prefix, identity):
+                return True, 0
+            reset = self.limiter.get_window_stats(self.item, self.prefix, identity).reset_time
+        except Exception as exc:  # Redis away: limit locally rather than refuse everyone
+            self._down_until = self.clock() + self.retry_after
+            log.warning("ratelimit_redis_unavailable", error=type(exc).__name__)
+            return self.local.hit(identity)
         return False, max(1, math.ceil(reset - time.time()))
 
     def reset(self) -> None:
+        self.local.reset()
         self.storage.reset()
 
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from foresight.platform.apps import App, ModelSpec, find_app, load_apps
 from foresight.platform.artifacts import artifact_store_from_kind
@@ -88,8 +90,15 @@ class Platform:
             db, artifact_store_from_kind(settings.artifact_backend, settings.artifacts_dir)
         )
         # Short timeouts: a slow or absent Redis must cost a request milliseconds, not seconds.
+        # No client-side retries either: a frozen Redis costs one short timeout, then the
+        # cache's breaker keeps requests off it.
         client = (
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            redis.Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=0.25,
+                socket_timeout=0.25,
+                retry=Retry(NoBackoff(), 0),
+            )
             if settings.redis_url
             else None
         )

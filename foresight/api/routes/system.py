@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from foresight import __version__
 from foresight.api.deps import PlatformDep
 from foresight.platform.monitoring import PROMETHEUS_CONTENT_TYPE
+from foresight.platform.runtime import Platform
 
 router = APIRouter(tags=["system"])
 
@@ -28,35 +29,52 @@ def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
+def _redis_ok(platform: Platform) -> bool | None:
+    """None without Redis; else whether it answers a ping now (short timeout)."""
+    if platform.redis is None:
+        return None
+    try:
+        return bool(platform.redis.ping())
+    except Exception:
+        return False
+
+
 @router.get("/ready", response_model=dict[str, Any])
 def ready(platform: PlatformDep, response: Response) -> dict[str, Any]:
-    """Readiness: the database answers (503 otherwise)."""
-    ok = platform.db.ping()
+    """Readiness: 503 when the API cannot serve (its database is away). Redis is
+    optional at run time: without it the API serves on local limits and cache."""
+    ok, redis_ok = platform.db.ping(), _redis_ok(platform)
     response.status_code = 200 if ok else 503
-    return {"status": "ready" if ok else "not ready", "database": ok}
+    body: dict[str, Any] = {"status": "ready" if ok else "not ready", "database": ok}
+    if redis_ok is not None:
+        body["redis"] = redis_ok
+    return body
 
 
 @router.get("/health", response_model=Health)
 def health(platform: PlatformDep) -> Health:
-    """Overall health: database, cache, and a production version of every app's models."""
+    """Overall health, always as a document: database, Redis, and a production version
+    of every app's models. ``unhealthy``: the database is away; ``degraded``: Redis is
+    away (local fallbacks serve) or a model has no production version."""
+    db_ok = platform.db.ping()
     components: dict[str, Any] = {
-        "database": {"ok": platform.db.ping(), "backend": platform.db.engine.dialect.name}
+        "database": {"ok": db_ok, "backend": platform.db.engine.dialect.name}
     }
-    if platform.redis is not None:
-        try:
-            components["redis"] = {"ok": bool(platform.redis.ping())}
-        except Exception as exc:
-            components["redis"] = {"ok": False, "error": type(exc).__name__}
+    redis_ok = _redis_ok(platform)
+    if redis_ok is not None:
+        components["redis"] = {"ok": redis_ok, "fallback": None if redis_ok else "in-process"}
     for app, spec in platform.model_specs():
-        mv = platform.registry.production(spec.name)
+        try:
+            mv = platform.registry.production(spec.name) if db_ok else None
+        except Exception:  # the database went away between the ping and this query
+            db_ok, mv = False, None
         components[f"model:{spec.name}"] = {
             "ok": mv is not None,
             "app": app.name,
             "version": mv.label if mv else None,
         }
-    core_ok = all(c["ok"] for k, c in components.items() if not k.startswith("model:"))
-    models_ok = all(c["ok"] for k, c in components.items() if k.startswith("model:"))
-    status = "healthy" if core_ok and models_ok else "degraded" if core_ok else "unhealthy"
+    others_ok = all(c["ok"] for k, c in components.items() if k != "database")
+    status = "unhealthy" if not db_ok else "healthy" if others_ok else "degraded"
     return Health(
         status=status, version=__version__, timestamp=datetime.now(UTC), components=components
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from foresight.apps.sales import features as sf
 from foresight.apps.sales.features import HOLDOUT, HORIZON, MIN_DAYS, PERIODS
@@ -151,7 +151,12 @@ class SalesService:
         cached = self._data_version
         if cached is not None and now - cached[0] < DATA_VERSION_TTL:
             return cached[1], cached[2]
-        version, last = self.store.data_version()
+        try:
+            version, last = self.store.data_version()
+        except OperationalError:
+            if cached is None:
+                raise
+            return cached[1], cached[2]  # database away: cached answers stay served
         self._data_version = (now, version, last)
         return version, last
 
