@@ -66,3 +66,22 @@ def test_encode_frame_flags_bad_cells_by_row() -> None:
     matrix, errors = sig.encode_frame(batch)
     assert {(e.row, e.field) for e in errors} == {(1, "plan"), (2, "plan"), (2, "tenure")}
     assert not np.isnan(matrix[0]).any()
+
+
+def test_non_finite_and_huge_numbers_are_field_errors_not_crashes() -> None:
+    sig = Signature.infer(frame())
+    base = {"plan": "a", "tenure": 3, "score": 1.0, "flag": True}
+    base.update({n: frame()[n].iloc[0] for n in sig.names if n not in base})
+    for value in (float("inf"), float("-inf"), float("1e400"), 10**400, "inf", "NaN"):
+        _, errors = sig.encode_record({**base, "tenure": value})
+        # inf used to pass the fast path and crash later (int(inf) in the explanation).
+        assert [e.field for e in errors] == ["tenure"], value
+    _, errors = sig.encode_record({**base, "score": float("nan")})
+    assert errors == []  # score is nullable: NaN is its missing value
+    batch = pd.DataFrame([{**base, "tenure": 2}, {**base, "tenure": np.inf}, {**base, "tenure": 4}])
+    matrix, errors = sig.encode_frame(batch)
+    assert [(e.field, e.row) for e in errors] == [("tenure", 1)]
+    assert "finite" in errors[0].message and np.isnan(matrix[1, sig.names.index("tenure")])
+    text = pd.DataFrame([{**base, "score": "inf"}, {**base, "score": "2.5"}])
+    _, errors = sig.encode_frame(text)
+    assert [(e.field, e.row) for e in errors] == [("score", 0)]

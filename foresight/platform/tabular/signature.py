@@ -188,8 +188,10 @@ class Signature:
                 continue
             if (
                 codes is None
-                and (kind is int or kind is float)
-                and value == value  # not NaN
+                # Finite numbers only: NaN and ±inf fail ``v - v == 0`` (inf - inf is NaN),
+                # and an int past float range goes to the slow path's clear error.
+                and (kind is float or (kind is int and -(2**62) < value < 2**62))  # type: ignore[operator]
+                and value - value == 0  # type: ignore[operator]
                 and (not non_negative or value >= 0)  # type: ignore[operator]
             ):
                 row[i] = value
@@ -250,7 +252,16 @@ class Signature:
             if col.kind == "numeric" and pd.api.types.is_numeric_dtype(series.dtype):
                 # Already numbers (the usual case for a CSV): no per-value work at all.
                 values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-                absent = np.isnan(values)
+                infinite = np.isinf(values)
+                if infinite.any():
+                    errors.extend(
+                        FieldError(
+                            col.name, f"not a finite number; expected {col.describe()}", int(pos)
+                        )
+                        for pos in np.flatnonzero(infinite)
+                    )
+                    values = np.where(infinite, np.nan, values)
+                absent = np.isnan(values) & ~infinite
                 if not col.nullable and absent.any():
                     errors.extend(
                         FieldError(col.name, f"missing; expected {col.describe()}", int(pos))
@@ -288,6 +299,7 @@ class Signature:
                 unique_codes = pd.to_numeric(
                     pd.Series(unique_values, dtype=object), errors="coerce"
                 ).to_numpy(dtype=np.float64)
+                unique_codes[np.isinf(unique_codes)] = np.nan  # "inf" text is no number
                 reason = f"expected {col.describe()}"
             values = np.where(inverse >= 0, unique_codes[np.maximum(inverse, 0)], np.nan)
             bad = np.isnan(values) & ~absent
@@ -327,11 +339,16 @@ def _to_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        return None if isinstance(value, float) and math.isnan(value) else float(value)
-    if isinstance(value, str):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            return None
+    elif isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
             return None
-        return None if math.isnan(number) else number
-    return None
+    else:
+        return None
+    # NaN, ±inf and 1e400 are no measurement a model was trained on.
+    return number if math.isfinite(number) else None

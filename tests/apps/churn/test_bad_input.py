@@ -112,3 +112,20 @@ def test_failed_import_keeps_the_stored_customers(api, keys) -> None:
     assert api.get("/api/v1/churn/customers/C00003", headers=keys["analyst"]).status_code == 200
     after = api.get("/api/v1/churn/risk-summary", headers=keys["analyst"]).json()["customers"]
     assert after == before
+
+
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "1e400", "NaN"])
+def test_non_finite_numbers_are_a_422_naming_the_field(api, keys, payload, number) -> None:
+    import json
+
+    body = json.dumps({"features": payload}).replace(
+        f'"tenure": {payload["tenure"]}', f'"tenure": {number}'
+    )
+    r = api.post(
+        "/api/v1/churn/predict",
+        content=body,
+        headers={**keys["service"], "Content-Type": "application/json"},
+    )
+    # Infinity used to reach the explanation and answer a 500 (OverflowError).
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["tenure"]
