@@ -62,11 +62,3 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": str(DB_RETRY_AFTER)},
         )
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Logged with the request id; the caller gets no stack trace.
-        log.exception("unhandled_error", error_type=type(exc).__name__)
-        return JSONResponse(
-            {"detail": "internal error; see the server log for the request id"}, status_code=500
-        )

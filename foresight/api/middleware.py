@@ -52,6 +52,7 @@ class ObservabilityMiddleware:
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = 1
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 headers.extend(SECURITY_HEADERS)
@@ -62,6 +63,26 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answered here, inside the request's context: the 500 carries the request id
+            # and is logged once, as JSON, with it. Not re-raised, so the server does not
+            # print a second, plain-text traceback.
+            log.exception("unhandled_error", error_type=type(exc).__name__)
+            if status_holder.get("started"):
+                raise  # the answer is already on its way; nothing else can be sent
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            body = (
+                b'{"detail": "internal error; quote request id '
+                + request_id.encode("latin-1")
+                + b' to the operator"}'
+            )
+            await send_wrapper({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
