@@ -198,3 +198,34 @@ def window_sum(
     _, lo, hi = result.sum_bounds(row, days, level)
     half = (hi - lo) / 2
     return total, max(total - half, 0.0), total + half
+
+
+def backtest_report(model: SalesModel, label: str) -> dict[str, Any]:
+    """The model's rolling-origin backtest: metrics per series group and member."""
+    result, table = model.result, model.result.backtest
+    per_group = []
+    if not table.empty:
+        table = table.assign(
+            group=table["unique_id"].map(dict(zip(result.uids, result.groups, strict=True)))
+        )
+        for (group, name), part in table.groupby(["group", "model"]):
+            per_group.append(
+                {
+                    "group": group,
+                    "model": name,
+                    "smape": round(float(part["smape"].mean()), 3),
+                    "mase": round(float(np.nanmean(part["mase"])), 4),
+                    "mae": round(float(part["mae"].mean()), 4),
+                    "rmse": round(float(part["rmse"].mean()), 4),
+                    "forecasts": len(part),
+                }
+            )
+    return {
+        "model_version": label,
+        "trained_until": model.trained_until.isoformat(),
+        "horizon_days": result.horizon,
+        "windows": int(table["window"].nunique()) if not table.empty else 0,
+        "weights": result.weights,
+        "metrics": sorted(per_group, key=lambda r: (r["group"], r["smape"])),
+        "candidates": {g: c[:10] for g, c in result.candidates.items()},
+    }

@@ -28,6 +28,7 @@ from foresight.apps.sales.model import (
     SalesDataset,
     SalesModel,
     SalesTrainingSpec,
+    backtest_report,
     default_rule,
     predicted_on,
     window_sum,
@@ -383,30 +384,4 @@ class SalesService:
         model = served.model if isinstance(served.model, SalesModel) else None
         if model is None:
             raise NotFound("no trained sales model answers now: run `foresight train sales`")
-        result, table = model.result, model.result.backtest
-        per_group = []
-        if not table.empty:
-            table = table.assign(
-                group=table["unique_id"].map(dict(zip(result.uids, result.groups, strict=True)))
-            )
-            for (group, name), part in table.groupby(["group", "model"]):
-                per_group.append(
-                    {
-                        "group": group,
-                        "model": name,
-                        "smape": round(float(part["smape"].mean()), 3),
-                        "mase": round(float(np.nanmean(part["mase"])), 4),
-                        "mae": round(float(part["mae"].mean()), 4),
-                        "rmse": round(float(part["rmse"].mean()), 4),
-                        "forecasts": len(part),
-                    }
-                )
-        return {
-            "model_version": served.label,
-            "trained_until": model.trained_until.isoformat(),
-            "horizon_days": result.horizon,
-            "windows": int(table["window"].nunique()) if not table.empty else 0,
-            "weights": result.weights,
-            "metrics": sorted(per_group, key=lambda r: (r["group"], r["smape"])),
-            "candidates": {g: c[:10] for g, c in result.candidates.items()},
-        }
+        return backtest_report(model, served.label)

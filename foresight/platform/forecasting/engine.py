@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
@@ -32,8 +32,13 @@ import numpy as np
 import pandas as pd
 
 from foresight.platform.errors import InvalidInput
-from foresight.platform.forecasting import ensemble, metrics
+from foresight.platform.forecasting import ensemble
 from foresight.platform.forecasting.baselines import future_ds
+from foresight.platform.forecasting.calibration import (
+    backtest_records,
+    calibrate,
+    error_scale,
+)
 from foresight.platform.forecasting.gbm import GlobalGBM, Panel
 from foresight.platform.forecasting.local import (
     BASELINE,
@@ -43,13 +48,13 @@ from foresight.platform.forecasting.local import (
     run_chunk,
     seasonal_naive,
 )
+from foresight.platform.forecasting.result import ForecastResult
 from foresight.platform.forecasting.series import SeriesFrame
 
 DEFAULT_MEMBERS = ("auto_ets", "theta", "ces", "lightgbm")
 GLOBAL_MEMBERS = ("lightgbm", "xgboost")
 KNOWN_MEMBERS = ("auto_ets", "theta", "standard_theta", "ces", "lightgbm", "xgboost", "prophet")
 PLUGINS = {"xgboost": "xgboost", "prophet": "prophet"}  # member -> module of the extra
-ENSEMBLE = "ensemble"
 CHUNK = 8
 
 Progress = Callable[[int, int, str], None]
@@ -99,86 +104,6 @@ class ForecastConfig:
     @property
     def jobs(self) -> int:
         return self.n_jobs or os.cpu_count() or 1
-
-
-@dataclass
-class ForecastResult:
-    """Forecasts of every series, the backtest behind them, and what was chosen."""
-
-    uids: list[str]
-    horizon: int
-    freq: str | None
-    season_length: int
-    future: np.ndarray  # S × h time stamps
-    point: np.ndarray  # S × h ensemble forecast
-    members: dict[str, np.ndarray]  # name -> S × h
-    groups: np.ndarray  # S
-    weights: dict[str, dict[str, float]]  # group -> member -> weight
-    candidates: dict[str, list[dict[str, Any]]]  # group -> candidate scores
-    scores: dict[str, np.ndarray]  # group -> n × h scaled absolute errors (conformal)
-    cum_scores: dict[str, np.ndarray]  # the same for the sum of the first k steps
-    scale: np.ndarray  # S, MASE scale of each full series
-    nonnegative: np.ndarray  # S
-    backtest: pd.DataFrame  # one row per series, window and model
-    notes: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def index(self, uid: str) -> int:
-        try:
-            return self.uids.index(uid)
-        except ValueError:
-            raise InvalidInput(f"no forecast for series {uid!r}") from None
-
-    def bounds(self, level: float, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper interval bounds (S × h, or the given rows) at ``level`` percent."""
-        ensemble.validate_levels((level,))
-        rows = np.arange(len(self.uids)) if rows is None else rows
-        groups = self.groups[rows]
-        quantile = {g: ensemble.conformal_quantile(self.scores[str(g)], level) for g in set(groups)}
-        half = np.stack([quantile[g] for g in groups]) * self.scale[rows, None]
-        lo, hi = self.point[rows] - half, self.point[rows] + half
-        lo = np.where(self.nonnegative[rows, None], np.maximum(lo, 0.0), lo)
-        return lo, hi
-
-    def sum_bounds(self, row: int, steps: int, level: float) -> tuple[float, float, float]:
-        """Point, lower and upper bound for the total of the first ``steps`` steps.
-
-        Calibrated on backtest errors of the cumulative sum itself, so the interval of a
-        period total is neither the too-wide sum of daily intervals nor a too-narrow
-        independence approximation.
-        """
-        ensemble.validate_levels((level,))
-        steps = max(1, min(steps, self.horizon))
-        total = float(self.point[row, :steps].sum())
-        q = ensemble.conformal_quantile(self.cum_scores[str(self.groups[row])], level)
-        half = float(q[steps - 1] * self.scale[row])
-        lo = max(total - half, 0.0) if self.nonnegative[row] else total - half
-        return total, lo, total + half
-
-    def frame(self, levels: tuple[float, ...] = ()) -> pd.DataFrame:
-        """Long format: ``unique_id``, ``ds``, ``y_hat`` and ``y_hat_lo_L``/``y_hat_hi_L``."""
-        out = pd.DataFrame(
-            {
-                "unique_id": np.repeat(self.uids, self.horizon),
-                "ds": self.future.ravel(),
-                "y_hat": self.point.ravel(),
-            }
-        )
-        for level in ensemble.validate_levels(levels):
-            lo, hi = self.bounds(level)
-            tag = f"{level:g}".replace(".", "_")
-            out[f"y_hat_lo_{tag}"] = lo.ravel()
-            out[f"y_hat_hi_{tag}"] = hi.ravel()
-        return out
-
-    def summary(self) -> pd.DataFrame:
-        """Backtest metrics per model (members, seasonal naive and the ensemble)."""
-        if self.backtest.empty:
-            return pd.DataFrame(columns=["model", "smape", "mase", "mae", "rmse", "mape", "n"])
-        grouped = self.backtest.groupby("model")
-        table = grouped[["smape", "mase", "mae", "rmse", "mape"]].mean()
-        table["n"] = grouped.size()
-        return table.reset_index().sort_values("smape").reset_index(drop=True)
 
 
 # ---- the pool ------------------------------------------------------------------------------
@@ -377,7 +302,9 @@ def forecast(
                 row = r.final[BASELINE]
             final[name][i] = np.maximum(row, 0) if nonnegative[i] else row
 
-    records, record_rows = _records(results, members, global_back, arrays, m, group_of, nonnegative)
+    records, record_rows = backtest_records(
+        results, members, global_back, arrays, m, group_of, nonnegative
+    )
 
     weights: dict[str, dict[str, float]] = {}
     candidates: dict[str, list[dict[str, Any]]] = {}
@@ -398,8 +325,8 @@ def forecast(
         if nonnegative[i]:
             point[i] = np.maximum(point[i], 0)
 
-    scores, cum_scores, backtest = _calibrate(records, record_rows, weights, group_of, arrays, m, h)
-    scale = np.array([_scale(a, m) for a in arrays])
+    scores, cum_scores, backtest = calibrate(records, record_rows, weights, group_of, arrays, m, h)
+    scale = np.array([error_scale(a, m) for a in arrays])
     seconds["total"] = time.perf_counter() - started
     return ForecastResult(
         uids=uids,
@@ -420,118 +347,6 @@ def forecast(
         notes=notes,
         seconds=seconds,
     )
-
-
-def _scale(y: np.ndarray, m: int) -> float:
-    s = metrics.mase_scale(y, m)
-    if not np.isfinite(s) or s <= 0:
-        s = float(np.mean(np.abs(y))) or 1.0
-    return s
-
-
-def _records(
-    results: list[SeriesResult],
-    members: list[str],
-    global_back: dict[str, dict[int, np.ndarray]],
-    arrays: list[np.ndarray],
-    m: int,
-    group_of: np.ndarray,
-    nonnegative: np.ndarray,
-) -> tuple[ensemble.Records, list[tuple[str, int]]]:
-    preds, actual, scale, group, base, rows = [], [], [], [], [], []
-    for i, r in enumerate(results):
-        for index, cut, window_preds, y_test in r.windows:
-            stack = []
-            for name in members:
-                if name in global_back:
-                    p = global_back[name][index][i]
-                    if np.isnan(p).any():
-                        p = window_preds[BASELINE]
-                    elif nonnegative[i]:
-                        p = np.maximum(p, 0)
-                else:
-                    p = window_preds[name]
-                stack.append(p)
-            preds.append(np.stack(stack))
-            actual.append(y_test)
-            scale.append(metrics.mase_scale(arrays[i][:cut], m))
-            group.append(group_of[i])
-            base.append(window_preds[BASELINE])
-            rows.append((r.uid, index))
-    h = results[0].final[BASELINE].shape[0] if results else 0
-    k = len(members)
-    return (
-        ensemble.Records(
-            tuple(members),
-            np.array(preds).reshape(-1, k, h),
-            np.array(actual).reshape(-1, h),
-            np.array(scale, dtype=float),
-            np.array(group, dtype=str),
-            np.array(base).reshape(-1, h),
-        ),
-        rows,
-    )
-
-
-def _calibrate(
-    records: ensemble.Records,
-    rows: list[tuple[str, int]],
-    weights: dict[str, dict[str, float]],
-    group_of: np.ndarray,
-    arrays: list[np.ndarray],
-    m: int,
-    h: int,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], pd.DataFrame]:
-    """Conformal scores per group (per step and cumulative), and the backtest table."""
-    members = records.members
-    ens = np.zeros_like(records.actual)
-    for r in range(len(records)):
-        w = weights[records.group[r]]
-        ens[r] = sum(w[name] * records.preds[r, members.index(name)] for name in w)
-    safe = np.where(np.isfinite(records.scale) & (records.scale > 0), records.scale, np.nan)
-    err = np.abs(records.actual - ens) / safe[:, None]
-    cum = np.abs(np.cumsum(records.actual, axis=1) - np.cumsum(ens, axis=1)) / safe[:, None]
-    ok = np.isfinite(err).all(axis=1)
-    scores: dict[str, np.ndarray] = {}
-    cum_scores: dict[str, np.ndarray] = {}
-    pooled, pooled_cum = err[ok], cum[ok]
-    if not len(pooled):
-        # No backtest was possible (all series short): seasonal-naive in-sample errors,
-        # widened with the square root of the step as a random walk's would be.
-        naive = [np.abs(a[m:] - a[:-m]) / _scale(a, m) for a in arrays if len(a) > m] or [
-            np.ones(1)
-        ]
-        base = np.concatenate(naive)
-        pooled = base[:, None] * np.sqrt(np.arange(1, h + 1))[None, :]
-        pooled_cum = base[:, None] * np.arange(1, h + 1)[None, :]
-    for g in np.unique(group_of):
-        mine = ok & (records.group == g) if len(records) else np.zeros(0, dtype=bool)
-        enough = mine.sum() >= ensemble.MIN_RECORDS
-        scores[g] = err[mine] if enough else pooled
-        cum_scores[g] = cum[mine] if enough else pooled_cum
-
-    table = []
-    for r, (uid, window) in enumerate(rows):
-        y = records.actual[r]
-        train_scale = records.scale[r]
-        candidates = {name: records.preds[r, k] for k, name in enumerate(members)}
-        candidates[BASELINE] = records.baseline[r]
-        candidates[ENSEMBLE] = ens[r]
-        for name, f in candidates.items():
-            mae = float(np.mean(np.abs(y - f)))
-            table.append(
-                {
-                    "unique_id": uid,
-                    "window": window,
-                    "model": name,
-                    "smape": metrics.smape(y, f),
-                    "mase": mae / train_scale if train_scale and train_scale > 0 else np.nan,
-                    "mae": mae,
-                    "rmse": metrics.rmse(y, f),
-                    "mape": metrics.mape(y, f),
-                }
-            )
-    return scores, cum_scores, pd.DataFrame(table)
 
 
 __all__ = ["ForecastConfig", "ForecastResult", "forecast", "seasonal_naive"]
