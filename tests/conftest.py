@@ -22,6 +22,7 @@ from foresight.platform.apps import installed_app_modules
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 from foresight.platform.training import no_progress
+from tests.servers import PostgresServer
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -64,6 +65,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own on a free port, to stop and start at will."""
+    server = PostgresServer()
+    server.init()
+    server.start()
+    yield server
+    server.destroy()
 
 
 @pytest.fixture

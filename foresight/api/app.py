@@ -5,14 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from foresight import __version__
-from foresight.api.deps import SECURITY_SCHEMES
 from foresight.api.errors import install_error_handlers
-from foresight.api.middleware import ObservabilityMiddleware
+from foresight.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from foresight.api.openapi import install_openapi
 from foresight.api.routes import admin, jobs, models, operations, outcomes, system
 from foresight.platform.runtime import Platform
 
@@ -62,26 +61,8 @@ def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
     app.include_router(outcomes.router)
     app.include_router(admin.router)
     app.include_router(system.router)
+    # Inside the observability middleware, so a 413 is counted and logged like any answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=platform.metrics)
-    openapi_security(app)
+    install_openapi(app)
     return app
-
-
-def openapi_security(app: FastAPI) -> None:
-    """Mark every ``/api/v1`` operation as needing an API key in the OpenAPI document."""
-    from fastapi.openapi.utils import get_openapi
-
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-            for path, operations in schema["paths"].items():
-                if path.startswith("/api/"):
-                    for operation in operations.values():
-                        operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = build  # type: ignore[method-assign]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
+import fastapi.routing
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 
 from foresight.platform.auth import Principal
 from foresight.platform.runtime import Platform
@@ -90,6 +93,43 @@ def authenticate(platform: Platform, request: Request) -> Principal:
     return principal
 
 
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, set, frozenset, tuple):
+        return True
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_takes_many(a) for a in get_args(annotation))
+    return False
+
+
+def refuse_repeated_values(request: Request) -> None:
+    """422 for a query parameter given several times where the route takes one value
+    (FastAPI would silently keep the last one)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = {name for name in names if names.count(name) > 1}
+    if not repeated:
+        return
+    single: set[str] = set()
+    pending = [getattr(request.scope.get("route"), "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        single |= {
+            f.alias for f in dependant.query_params if not _takes_many(f.field_info.annotation)
+        }
+        pending.extend(dependant.dependencies)
+    if bad := sorted(repeated & single):
+        raise RequestValidationError(
+            [
+                {"type": "repeated", "loc": ("query", name), "msg": f"give {name} once"}
+                for name in bad
+            ]
+        )
+
+
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only roles that hold ``permission`` (401/403/429 otherwise).
 
@@ -105,9 +145,47 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
                 403,
                 f"the {principal.role!r} role may not {permission}; use a key with a role that can",
             )
+        # Here, in the one dependency every keyed route resolves anyway: no extra step per
+        # request, and nothing at all without a second query parameter.
+        if b"&" in request.scope.get("query_string", b""):
+            refuse_repeated_values(request)
         return principal
 
+    # The route table says which permission each route needs: the OpenAPI document, the
+    # validation-error handler (auth before body errors) and the auth-matrix test read it.
+    check.permission = permission  # type: ignore[attr-defined]
     return check
+
+
+def route_table(app: Any) -> list[Any]:
+    """Every route of ``app`` with its full path, methods and dependencies.
+
+    Recent FastAPI keeps an included router as one lazy branch of ``app.routes``;
+    ``iter_route_contexts`` flattens the branches (older versions have flat routes).
+    """
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(flatten(app.routes)) if flatten else list(app.routes)
+
+
+def auth_check(route: Any) -> Callable[[Request], Awaitable[Principal]] | None:
+    """The ``require`` dependency of ``route`` (at any depth), or None for an open route
+    (probes, metrics, docs)."""
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        if hasattr(dependant.call, "permission"):
+            return dependant.call  # type: ignore[no-any-return]
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def permission_of(route: Any) -> str | None:
+    """The permission a key needs to call ``route`` ("predict", "read", "write", "admin"),
+    or None for an open route."""
+    check = auth_check(route)
+    return None if check is None else check.permission  # type: ignore[attr-defined]
 
 
 Predictor = Annotated[Principal, Depends(require("predict"))]

@@ -1,15 +1,17 @@
-"""One pure-ASGI middleware for request ids, security headers, metrics and access logs.
+"""Pure-ASGI middleware: request ids, security headers, metrics and access logs; body limits.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on every request's hot path.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 
 from foresight.platform.monitoring import Metrics
 
@@ -99,3 +101,77 @@ class ObservabilityMiddleware:
                     ms=round(elapsed * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+UPLOAD_TYPES = (b"multipart/form-data", b"text/csv")
+"""Bodies the upload reader (``api/uploads.py``) streams to disk under its own limit."""
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over the limit (413).
+
+    An ``HTTPException`` because it is raised from ``receive``: FastAPI re-raises those
+    when it meets them reading a body, and turns any other exception into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"
+        super().__init__(
+            413,
+            f"the request body is larger than the limit of {size}; send fewer records per "
+            "request, or send large data as a CSV upload",
+        )
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to a request body over ``max_bytes``: from its Content-Length before a
+    byte of it is read, and while it streams in (a chunked body declares no length).
+
+    A CSV upload (multipart or ``text/csv``) to a route that reads the request itself is
+    left to the upload reader, which streams it to disk under its own, larger limit; any
+    body FastAPI parses (held in memory whole) gets this limit whatever its type.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _limit(self, scope: dict[str, Any], upload: bool) -> int:
+        # Decided at the first read, when routing has put the route in the scope. Only a
+        # route that reads the request itself and declares an upload body in its
+        # OpenAPI (text/csv or multipart) streams it: any other body is held in memory.
+        route = scope.get("route")
+        if not upload or getattr(route, "body_field", None) is not None:
+            return self.max_bytes
+        extra = getattr(route, "openapi_extra", None) or {}
+        declared = (extra.get("requestBody") or {}).get("content") or {}
+        streams = any(kind.encode() in UPLOAD_TYPES for kind in declared)
+        return sys.maxsize if streams else self.max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared, upload = 0, False
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+            elif name == b"content-type":
+                upload = value.split(b";", 1)[0].strip().lower() in UPLOAD_TYPES
+        limit = -1
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal limit, received
+            if limit < 0:
+                limit = self._limit(scope, upload)
+                if declared > limit:
+                    raise BodyTooLarge(limit)
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)

@@ -5,7 +5,9 @@ body — to a temporary file chunk by chunk, so a 200 MiB upload never sits in m
 and refuses it as soon as it passes the size limit::
 
     with await receive_upload(request, max_bytes=MAX_UPLOAD_BYTES) as upload:
-        frame = upload.read_frame()
+        frame = await run_in_threadpool(upload.read_frame)  # parsing blocks: off the loop
+
+A background job that reads the file later takes it over with :meth:`Upload.hand_over`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from foresight.platform.csvfile import read_csv
-from foresight.platform.errors import InvalidInput
+from foresight.platform.errors import InvalidInput, PayloadTooLarge
 
 READ_BYTES = 64 * 1024
 MULTIPART_SLACK = 64 * 1024
@@ -36,18 +38,28 @@ HOW_TO_SEND = (
 
 @dataclass
 class Upload:
-    """A received upload in a temporary file; ``close()`` (or ``with``) deletes it."""
+    """A received upload in a temporary file; ``close()`` (or ``with``) deletes it,
+    unless it was handed over."""
 
     path: Path
     filename: str | None
     size: int
+    owned: bool = True
 
     def read_frame(self, what: str = "the uploaded CSV file") -> pd.DataFrame:
-        """The file as a DataFrame; an unreadable or empty CSV is an InvalidInput."""
+        """The file as a DataFrame (encoding detected); an unreadable or empty CSV is an
+        InvalidInput. Blocking: call it off the event loop."""
         return read_csv(self.path, what)
 
+    def hand_over(self) -> Path:
+        """Give the file to a new owner (a job that reads it later and deletes it):
+        closing the upload no longer deletes it."""
+        self.owned = False
+        return self.path
+
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.owned:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Upload:
         return self
@@ -56,8 +68,8 @@ class Upload:
         self.close()
 
 
-def _too_large(max_bytes: int) -> InvalidInput:
-    return InvalidInput(
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"the upload is larger than the limit of {_size(max_bytes)}; "
         "split the file and send the parts as separate requests"
     )
@@ -149,3 +161,22 @@ async def _copy_multipart(
         return upload.filename, size, blank
     finally:
         await form.close()
+
+
+def upload_body(json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads a CSV with :func:`receive_upload`
+    (plus a JSON alternative, if given): documents it, and tells the body-size limit
+    that this route streams its uploads to disk."""
+    content: dict[str, Any] = {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    }
+    if json_schema is not None:
+        content = {"application/json": {"schema": json_schema}} | content
+    return {"requestBody": {"required": True, "content": content}}

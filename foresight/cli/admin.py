@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from foresight.platform.audit import AuditQuery
 from foresight.platform.terminal import console, fail, platform_of, run_or_fail
@@ -74,10 +74,25 @@ def webhooks_add(
 
 @webhooks_cli.command("list")
 def webhooks_list(ctx: typer.Context) -> None:
-    """Subscribed webhooks and recent dead deliveries."""
+    """Subscribed webhooks with their counters, and recent dead deliveries."""
     notifier = platform_of(ctx).notifier
+    url, events = Column("url", overflow="fold"), Column("events", overflow="fold")
+    table = Table("id", url, events, "state", "delivered", "failed", "lag", "last error")
     for h in notifier.subscriptions():
-        console.print(f"{h['id']}: {h['url']} {h['events']} {'active' if h['active'] else 'off'}")
+        state = "active" if h["active"] else "off"
+        if h["active"] and h["paused_until"] is not None:
+            state = f"paused until {h['paused_until']:%Y-%m-%d %H:%M:%S}"
+        table.add_row(
+            str(h["id"]),
+            h["url"],
+            ", ".join(h["events"]),
+            state,
+            str(h["delivered"]),
+            str(h["failed"]),
+            str(h["lag"]),
+            h["last_error"] or "",
+        )
+    console.print(table)
     for d in notifier.deliveries("dead", limit=10):
         console.print(f"[red]dead[/] delivery {d['id']} {d['event']}: {d['last_error']}")
 
@@ -96,12 +111,14 @@ def webhooks_replay(
     ctx: typer.Context,
     delivery_id: int | None = typer.Argument(None, help="One dead delivery; all if omitted."),
 ) -> None:
-    """Send dead deliveries again and wait for the answers."""
+    """Send dead deliveries again (and whatever else waits) and show how they ended."""
     notifier = platform_of(ctx).notifier
     ids = [delivery_id] if delivery_id is not None else notifier.replay_dead()
     if delivery_id is not None:
         run_or_fail(notifier.replay, delivery_id)
-    notifier.wait(timeout=120)
+    notifier.drain(timeout=120)
+    if not ids:
+        console.print("no dead deliveries to replay")
     by_id = {d["id"]: d for d in notifier.deliveries(limit=10_000)}
     for i in ids:
         d = by_id.get(i, {})

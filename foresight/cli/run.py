@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from foresight.cli.data import print_outcome
+from foresight.platform.monitoring import prepare_multiprocess
 from foresight.platform.settings import Settings
 from foresight.platform.terminal import (
     StepProgress,
@@ -34,7 +35,10 @@ def serve(
     scheduler (one process in the cluster runs each due task)."""
     import uvicorn
 
-    platform_of(ctx)  # migrate once before workers start
+    platform = platform_of(ctx)  # migrate once before workers start
+    if workers > 1:
+        # Each worker keeps its own counters; /metrics must sum them (docs/operations.md).
+        prepare_multiprocess(platform.settings.data_dir / "prometheus")
     uvicorn.run(
         "foresight.api.main:app_factory",
         factory=True,

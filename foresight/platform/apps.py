@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from typer import Typer
 
+    from foresight.platform.job_store import Job
     from foresight.platform.monitor import Outcome
     from foresight.platform.registry import ModelVersion
     from foresight.platform.runtime import Platform
@@ -175,7 +176,9 @@ class App(ABC):
         """Load the app's public demo data (``foresight demo``)."""
 
     def register_metrics(self, platform: Platform, registry: CollectorRegistry) -> None:  # noqa: B027
-        """Add the app's own Prometheus metrics to ``registry`` (optional)."""
+        """Add the app's own Prometheus metrics (optional): counters and histograms to
+        ``registry``; a value read at scrape time through ``platform.metrics.gauge_function``
+        (with several worker processes only those two stay right)."""
 
     def resolve_outcome(self, platform: Platform, item: OutcomeIn) -> Outcome:
         """Match one posted outcome with the prediction it judges (``POST /outcomes``);
@@ -185,6 +188,12 @@ class App(ABC):
     def purge_predictions(self, platform: Platform, before: datetime) -> int:
         """Retention: delete the app's stored predictions made before ``before``."""
         return 0
+
+    def discard_job(self, platform: Platform, job: Job) -> None:  # noqa: B027
+        """One of the app's jobs failed (its error, or its process stopped): delete what
+        it stored outside its own output (predictions logged as it went, say), since its
+        user is told to submit it again. Called once per failed job, in the process that
+        recorded the failure; must be idempotent. Optional: the default keeps everything."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models():

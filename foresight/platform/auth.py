@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from cachetools import LRUCache, TTLCache
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import ApiKeyRow
 from foresight.platform.errors import InvalidInput, NotFound
+
+log = structlog.get_logger(__name__)
 
 ROLES = ("admin", "analyst", "service")
 # What each role may do; a route asks for one permission.
@@ -42,12 +46,26 @@ def _hash(secret: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Database, cache_seconds: float = 30.0) -> None:
+    """Keys in the database, verified through a short in-process cache.
+
+    A revocation made anywhere (another replica, ``foresight keys revoke``) reaches this
+    process within ``watch_seconds``: :meth:`watch` polls one aggregate of the revocations
+    in a background thread and drops the cache when it changes, so the request path
+    never waits on that query.
+    """
+
+    def __init__(
+        self, db: Database, cache_seconds: float = 30.0, watch_seconds: float = 1.0
+    ) -> None:
         self.db = db
+        self.watch_seconds = watch_seconds
         self._cache: TTLCache[str, Principal | None] = TTLCache(maxsize=10_000, ttl=cache_seconds)
         # Keys verified before, kept past the TTL for one use only: while the database is
         # away, a key this process already knew keeps working (LRU-bounded).
         self._known: LRUCache[str, Principal] = LRUCache(maxsize=10_000)
+        self._revocations: tuple[object, ...] | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def create(self, *, name: str, role: str) -> tuple[str, Principal]:
         """Create a key; the plain key is returned once and never stored."""
@@ -64,6 +82,8 @@ class KeyStore:
 
     def verify(self, plain: str) -> Principal | None:
         """The key's principal, or None if unknown or revoked (cached briefly)."""
+        if self._watcher is None:
+            self.watch()  # a process that verifies keys follows revocations made elsewhere
         if plain in self._cache:
             return self._cache[plain]
         try:
@@ -92,6 +112,51 @@ class KeyStore:
             if not hmac.compare_digest(row.key_hash, _hash(plain)):
                 return None
             return Principal(row.id, row.name, row.role)
+
+    def revocations(self) -> tuple[object, ...]:
+        """How many keys are revoked and the latest revocation time (one cheap query)."""
+        with self.db.session() as s:
+            count, latest = s.execute(
+                select(func.count(ApiKeyRow.id), func.max(ApiKeyRow.revoked_at)).where(
+                    ApiKeyRow.revoked_at.is_not(None)
+                )
+            ).one()
+        return (count, latest)
+
+    def refresh(self) -> bool:
+        """Drop the cache if a key was revoked since the last call; returns whether it did."""
+        seen = self.revocations()
+        changed = self._revocations is not None and seen != self._revocations
+        self._revocations = seen
+        if changed:
+            self._cache.clear()
+            self._known.clear()
+        return changed
+
+    def watch(self) -> None:
+        """Start the revocation watcher thread (idempotent; :meth:`close` stops it)."""
+        if self._watcher is not None or self.watch_seconds <= 0:
+            return
+        try:
+            self.refresh()  # the baseline, before anything is cached
+        except Exception as exc:
+            log.debug("key_watch_failed", error=str(exc))
+        self._watcher = threading.Thread(target=self._watch, name="key-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self.refresh()
+            except Exception as exc:  # database away: keep the cache, try again later
+                log.debug("key_watch_failed", error=str(exc))
+            if self._stop.wait(self.watch_seconds):
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
 
     def revoke(self, key_id: int) -> None:
         with self.db.session() as s:

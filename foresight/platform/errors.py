@@ -22,6 +22,12 @@ class InvalidInput(ForesightError):
     status = 422
 
 
+class PayloadTooLarge(ForesightError):
+    """The request body or upload is over its size limit; the message says the limit."""
+
+    status = 413
+
+
 class NotFound(ForesightError):
     status = 404
 

@@ -20,10 +20,14 @@ from foresight.platform.errors import Conflict, InvalidInput, JobNotFound
 
 CHUNK_ROWS = 1000
 """Output rows per stored chunk: a default page (1,000 rows) touches one or two chunks."""
+INPUT_CHUNK_ROWS = 10_000
+"""Input rows per stored chunk: a job reads its input one chunk at a time."""
 MAX_ERRORS = 10_000
 """Per-row errors kept in a summary; ``error_count`` keeps the true number."""
 ACTIVE = ("queued", "running")
 _CHUNK = "out:"  # + the chunk's first row, 12 digits, so names sort by row
+_INPUT = "input:"  # the same for input chunks
+_LEGACY_INPUT = "input"  # the whole input in one blob, as jobs before chunking stored it
 _META = "output-meta"  # row count and columns of a finished job's output
 _LEGACY = "output"  # the whole output in one blob, as jobs before chunking stored it
 
@@ -66,13 +70,20 @@ class Job:
         return cls(**{f.name: getattr(r, f.name) for f in fields(cls)})
 
 
+# A blob is one JSON array: encoded and decoded in one call each, about three times
+# faster than a JSON line per row, which older blobs hold (still read).
+_ENCODE = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
 def pack(records: Iterable[dict[str, Any]]) -> bytes:
-    lines = "\n".join(json.dumps(r, default=str, separators=(",", ":")) for r in records)
-    return gzip.compress(lines.encode(), compresslevel=3)
+    rows = records if isinstance(records, list) else list(records)
+    return gzip.compress(_ENCODE(rows).encode(), compresslevel=3)
 
 
 def unpack(data: bytes) -> list[dict[str, Any]]:
     text = gzip.decompress(data).decode()
+    if text.startswith("["):
+        return list(json.loads(text))
     return [json.loads(line) for line in text.splitlines() if line]
 
 
@@ -97,11 +108,26 @@ class JobStore:
             return [Job.of(r) for r in s.scalars(q)]
 
     def read_blob(self, job_id: str, name: str) -> list[dict[str, Any]]:
-        """A stored blob; ``"output"`` assembles every output chunk (prefer the pagers)."""
+        """A stored blob; ``"output"`` assembles every output chunk and ``"input"`` every
+        input chunk (prefer the pagers and :meth:`input_chunks`)."""
         if name == _LEGACY:
             return list(self._rows(job_id))
+        if name == _LEGACY_INPUT:
+            return [row for chunk in self.input_chunks(job_id) for row in chunk]
         with self.db.session() as s:
             return self._load(s, job_id, name)
+
+    def input_chunks(self, job_id: str) -> Iterator[list[dict[str, Any]]]:
+        """A job's input records, one stored chunk at a time (one short session each)."""
+        named = or_(JobBlobRow.name.like(f"{_INPUT}%"), JobBlobRow.name == _LEGACY_INPUT)
+        with self.db.session() as s:
+            names = sorted(
+                s.scalars(select(JobBlobRow.name).where(JobBlobRow.job_id == job_id, named))
+            )
+        for name in names:
+            with self.db.session() as s:
+                chunk = self._load(s, job_id, name)
+            yield chunk
 
     def results(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Output rows ``offset`` to ``offset + limit - 1`` of a done job (only the chunks

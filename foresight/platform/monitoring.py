@@ -1,7 +1,18 @@
-"""Prometheus metrics. One registry per process-level ``Metrics`` (tests make their own)."""
+"""Prometheus metrics. One registry per process-level ``Metrics`` (tests make their own).
+
+With several worker processes (``foresight serve --workers N``) the server sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start: counters, histograms and gauges
+then live in memory-mapped files that every worker writes and any worker sums at a
+scrape (prometheus-client's multiprocess mode), so a scrape shows the whole server, not
+the one worker that answered it. Values computed at scrape time (:meth:`Metrics.gauge_function`)
+and the process collectors describe the answering worker's view.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
@@ -14,16 +25,44 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     generate_latest,
+    multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-__all__ = ["PROMETHEUS_CONTENT_TYPE", "Metrics"]
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "Metrics", "prepare_multiprocess"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+def prepare_multiprocess(directory: Path) -> None:
+    """Use multiprocess mode in worker processes started after this call: an empty
+    ``directory`` (stale files of a previous run would add to the counts) named in the
+    environment the workers inherit. Call it before the workers start."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+class _ScrapeGauge(Collector):
+    def __init__(self, name: str, documentation: str, fn: Callable[[], float]) -> None:
+        self.name, self.documentation, self.fn = name, documentation, fn
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.name, self.documentation, value=self.fn())
+
+
 class Metrics:
+    """The platform's metrics: ``registry`` for counted values (shared by worker
+    processes in multiprocess mode), ``local`` for values read at scrape time."""
+
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.registry = CollectorRegistry()
+        self.local = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
             "foresight_http_requests_total",
@@ -70,23 +109,27 @@ class Metrics:
             "PSI of a feature's recent inputs against the training reference",
             ["model", "feature"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_share = Gauge(
             "foresight_drift_share",
             "Share of a model's features that drifted",
             ["model"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.model_accuracy = Gauge(
             "foresight_model_accuracy",
             "A model's metric on the outcomes posted back (latest check)",
             ["model", "metric"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
-        # CPU seconds, resident memory, open file descriptors, start time; Python version.
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
-        r.register(GC_COLLECTOR)
+        # CPU seconds, resident memory, open file descriptors, start time; Python version
+        # (of the answering process).
+        ProcessCollector(registry=self.local)
+        PlatformCollector(registry=self.local)
+        self.local.register(GC_COLLECTOR)
 
         # Resolving a labelled child costs ~10 µs; the hot path reuses them.
         self._children: dict[tuple[object, ...], Any] = {}
@@ -108,5 +151,15 @@ class Metrics:
     def on_cache_lookup(self, namespace: str, level: str) -> None:
         self.cache.labels(namespace, "miss" if level == "miss" else "hit").inc()
 
+    def gauge_function(self, name: str, documentation: str, fn: Callable[[], float]) -> None:
+        """A gauge whose value ``fn`` computes at each scrape (e.g. a count read from the
+        database): right in every worker, so it is not summed across them."""
+        self.local.register(_ScrapeGauge(name, documentation, fn))
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text: every worker's counted values, then the scrape-time ones."""
+        counted = self.registry
+        if self.multiprocess_dir:
+            counted = CollectorRegistry()
+            multiprocess.MultiProcessCollector(counted, path=self.multiprocess_dir)
+        return generate_latest(counted) + generate_latest(self.local)

@@ -21,7 +21,7 @@ from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import ModelNotFound
 from foresight.platform.events import EventLog, event_log_from_kind
-from foresight.platform.jobs import JobQueue
+from foresight.platform.jobs import Job, JobQueue
 from foresight.platform.monitor import Monitor
 from foresight.platform.monitoring import Metrics
 from foresight.platform.notify import PLATFORM_EVENTS, Notifier
@@ -81,7 +81,7 @@ class Platform:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.secret_key  # noqa: B018 - generated into the data dir on first start
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, spool_dir=settings.data_dir / "spool")
         apps = load_apps(settings.apps) if apps is None else list(apps)
         if migrate_db:
             migrate.upgrade(db, [a.migrations for a in apps])
@@ -117,13 +117,18 @@ class Platform:
         )
         notifier = notifier or Notifier(
             db,
+            events=event_log_from_kind(settings.event_backend, db, clock=clock),
             max_attempts=settings.webhook_max_attempts,
             backoff_seconds=settings.webhook_backoff_seconds,
+            rate_per_second=settings.webhook_rate_per_second,
+            pause_after=settings.webhook_pause_after,
+            pause_seconds=settings.webhook_pause_seconds,
             on_result=lambda status: metrics.webhooks.labels(status).inc(),
+            clock=clock,
+            start=settings.webhook_dispatch,
         )
-        jobs = JobQueue(
-            db, on_finish=lambda job: metrics.jobs.labels(job.app, job.kind, job.status).inc()
-        )
+        # ``platform`` is bound below, before any job can run or be recovered.
+        jobs = JobQueue(db, on_finish=lambda job: platform.job_finished(job))
         server = ModelServer(
             registry,
             pointer_ttl=settings.production_pointer_ttl,
@@ -163,12 +168,30 @@ class Platform:
             app.register_metrics(platform, metrics.registry)
         return platform
 
-    def announce(self, event: str, payload: dict[str, Any], *, key: str | None = None) -> None:
-        """Record ``event`` in the event log (kept, replayable) and send it to the webhooks
-        subscribed to it. ``key`` is the entity it is about (default: the model)."""
+    def announce(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Record ``event`` in the event log (kept, replayable) and wake the webhook
+        dispatcher, which sends it from the log to every subscriber once. ``key`` is the
+        entity it is about (default: the model); an ``idempotency_key`` seen before
+        records, and so sends, nothing new."""
         entity = key if key is not None else str(payload.get("model", ""))
-        self.events.publish(event, entity, payload)
+        self.events.publish(event, entity, payload, idempotency_key=idempotency_key)
         self.notifier.publish(event, payload)
+
+    def job_finished(self, job: Job) -> None:
+        """A job ended (``JobQueue.on_finish``): count it; a failed one's app discards
+        what the job stored outside its output (``App.discard_job``)."""
+        self.metrics.jobs.labels(job.app, job.kind, job.status).inc()
+        if job.status == "failed":
+            for app in self.apps:
+                if app.name == job.app:
+                    app.discard_job(self, job)
 
     def app(self, name: str) -> App:
         """The installed app ``name`` (a 404-style error lists the installed ones)."""
@@ -258,6 +281,7 @@ class Platform:
             if close:
                 close()
         self.monitor.close()
+        self.keys.close()
         self.jobs.shutdown(wait=False)
         self.notifier.close()
         self.db.dispose()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 
 class ImportResponse(BaseModel):
@@ -28,6 +37,34 @@ class RowError(BaseModel):
     message: str
 
 
+MAX_JSON_INT = 2**53 - 1
+"""The largest integer every JSON reader holds exactly (JavaScript's MAX_SAFE_INTEGER): the
+bound for ids and offsets, which stay far below it."""
+
+MAX_LISTED_ERRORS = 50
+"""Field errors one error answer lists; ``error_count`` says how many there were in all."""
+
+
+class FieldError(BaseModel):
+    """One thing to fix in a request: where, and what is wrong there."""
+
+    field: str = Field(description='Dotted path (e.g. "outcomes.0.observed"), or "body".')
+    message: str
+    row: int | None = Field(None, description="1-based row, when the error is in a list or file.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer (4xx, 5xx): ``detail`` says what to fix; ``errors`` names fields."""
+
+    detail: str
+    errors: list[FieldError] | None = Field(
+        None, description=f"The field errors, at most {MAX_LISTED_ERRORS}."
+    )
+    error_count: int | None = Field(
+        None, description="How many field errors there were in all, when more than listed."
+    )
+
+
 def job_accepted(job_id: str, status: str) -> JobAccepted:
     """The 202 answer for a submitted job, pointing at the platform's job routes."""
     return JobAccepted(
@@ -38,15 +75,54 @@ def job_accepted(job_id: str, status: str) -> JobAccepted:
     )
 
 
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic reads a number (or a numeric string) as a Unix time; a date-time field
+    # that says "ISO 8601" must not accept 0.5 as 1970-01-01T00:00:00.5.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-31T09:30:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A date-time given as ISO 8601 text (not a number of seconds)."""
+
+
+def _one_of_required(*names: str, types: dict[str, str]) -> dict[str, Any]:
+    """JSON Schema saying at least one of ``names`` is given (and not null)."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": types[name]}}} for name in names
+        ]
+    }
+
+
+# The same limit the validator below checks, in the document (one clear message, not a
+# message per member of the union).
+_OBSERVED = {
+    "anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string", "maxLength": 100}]
+}
+
+
 class OutcomeIn(BaseModel):
     """What really happened to one prediction: name it by id or by entity (and time)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra=_one_of_required(
+            "prediction_id", "entity", types={"prediction_id": "integer", "entity": "string"}
+        ),
+    )
 
-    prediction_id: int | None = Field(None, ge=1, le=2**62)
+    prediction_id: int | None = Field(None, ge=1, le=MAX_JSON_INT)
     entity: str | None = Field(None, min_length=1, max_length=200, description="e.g. a customer")
-    observed: float | bool | str = Field(description="The value that came true.")
-    observed_at: datetime | None = Field(None, description="When; default now.")
+    observed: Annotated[float | bool | str, WithJsonSchema(_OBSERVED)] = Field(
+        description="The value that came true."
+    )
+    observed_at: IsoDateTime | None = Field(None, description="When; default now.")
     model: str | None = Field(None, max_length=100, description="Which of the app's models.")
 
     @model_validator(mode="after")

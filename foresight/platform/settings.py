@@ -43,8 +43,20 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Where the dashboard finds the API."
     )
     api_key: str | None = Field(default=None, description="Key the dashboard and CLI clients use.")
-    webhook_max_attempts: int = 5
-    webhook_backoff_seconds: float = 1.0
+    webhook_max_attempts: int = Field(default=5, ge=1, le=100)
+    webhook_backoff_seconds: float = Field(default=1.0, ge=0)
+    webhook_dispatch: bool = Field(
+        default=True, description="Send webhooks from this process (a lease per subscriber)."
+    )
+    webhook_rate_per_second: float = Field(
+        default=10.0, gt=0, description="Most requests per second to one subscriber."
+    )
+    webhook_pause_after: int = Field(
+        default=3, ge=1, description="Consecutive dead deliveries that pause a subscriber."
+    )
+    webhook_pause_seconds: float = Field(
+        default=60.0, ge=0, description="First pause of a failing subscriber (doubles to 1 h)."
+    )
     apps: Annotated[list[str] | None, NoDecode] = Field(
         default=None,
         description="App packages to load, comma-separated (each exposes an App as APP); "
@@ -86,6 +98,12 @@ class Settings(BaseSettings):
     )
     production_pointer_ttl: float = Field(
         default=1.0, description="Seconds a replica trusts its cached view of production models."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 2**20,
+        ge=1024,
+        description="Largest request body (JSON) in bytes; larger answers 413. CSV uploads "
+        "have their own, larger limit.",
     )
 
     @field_validator("retention_days", mode="after")

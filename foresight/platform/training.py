@@ -197,8 +197,14 @@ class TrainingPipeline:
                 )
             else:
                 sign = 1 if spec.higher_is_better else -1
-                passed = sign * (cand_value - prod_value) >= -spec.gate_tolerance
-                verdict = "not worse than" if passed else "worse than"
+                gap = sign * (cand_value - prod_value)  # > 0: the candidate is better
+                passed = gap >= -spec.gate_tolerance
+                if gap >= 0:
+                    verdict = "not worse than"
+                elif passed:
+                    verdict = "worse, but within the gate tolerance of,"
+                else:
+                    verdict = "worse than"
                 result = GateResult(
                     passed,
                     metric,

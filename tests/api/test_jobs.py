@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from foresight.api.app import create_app
 from foresight.api.errors import install_error_handlers
 from foresight.api.uploads import receive_upload
+from foresight.platform.errors import InvalidInput
 from foresight.platform.jobs import JobContext
 from foresight.platform.runtime import Platform
 from tests.conftest import make_keys
@@ -132,21 +133,31 @@ def test_results_answer_409_until_the_job_is_done(
     assert (r.status_code, r.json()["items"], r.json()["total"]) == (200, [{"a": 1}], 1)
 
 
-def test_failed_job_shows_its_error_and_has_no_results(
+def test_failed_job_says_why_in_user_terms_and_has_no_results(
     client: TestClient, headers: dict[str, str], platform: Platform
 ) -> None:
     def boom(ctx: JobContext) -> dict[str, Any]:
-        raise RuntimeError("model file missing")
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    def refuse(ctx: JobContext) -> dict[str, Any]:
+        raise InvalidInput("the uploaded CSV file cannot be parsed: line 7 has 3 fields, not 2")
 
     job, future = platform.jobs.submit(app="test", kind="boom", fn=boom)
     future.result(timeout=10)
     status = client.get(f"/api/v1/jobs/{job.id}", headers=headers).json()
-    assert (status["status"], status["error"]) == ("failed", "RuntimeError: model file missing")
+    internal = (
+        f"internal error while running the job (reference {job.id}); "
+        "the details are in the server log"
+    )
+    assert (status["status"], status["error"]) == ("failed", internal)
     r = client.get(f"/api/v1/jobs/{job.id}/results", headers=headers)
     assert r.status_code == 409
-    assert r.json()["detail"] == (
-        f"job {job.id} failed and has no results: RuntimeError: model file missing"
-    )
+    assert r.json()["detail"] == f"job {job.id} failed and has no results: {internal}"
+
+    job, future = platform.jobs.submit(app="test", kind="refuse", fn=refuse)
+    future.result(timeout=10)
+    status = client.get(f"/api/v1/jobs/{job.id}", headers=headers).json()
+    assert status["error"] == "the uploaded CSV file cannot be parsed: line 7 has 3 fields, not 2"
 
 
 def test_unknown_job_is_404_and_a_key_is_required(
@@ -239,12 +250,59 @@ def test_upload_rejects_empty_bodies_and_files(uploader: TestClient) -> None:
 def test_upload_rejects_files_over_the_limit(uploader: TestClient) -> None:
     big = CSV * 4  # 104 bytes
     expect(
-        uploader.post("/upload", content=big, headers={"Content-Type": "text/csv"}), 422, TOO_LARGE
+        uploader.post("/upload", content=big, headers={"Content-Type": "text/csv"}), 413, TOO_LARGE
     )
     # No Content-Length: refused while streaming.
     streamed = uploader.post("/upload", content=iter([big]), headers={"Content-Type": "text/csv"})
-    expect(streamed, 422, TOO_LARGE)
-    expect(uploader.post("/upload", files={"file": ("big.csv", big, "text/csv")}), 422, TOO_LARGE)
+    expect(streamed, 413, TOO_LARGE)
+    expect(uploader.post("/upload", files={"file": ("big.csv", big, "text/csv")}), 413, TOO_LARGE)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "utf-16", "utf-32"])
+def test_upload_reads_the_encodings_spreadsheets_write(spool: Path, encoding: str) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> list[dict[str, Any]]:
+        with await receive_upload(request, max_bytes=1000, directory=spool) as received:
+            return received.read_frame().to_dict("records")  # type: ignore[return-value]
+
+    data = "id,city\nA1,Zürich\nA2,Genève\n".encode(encoding)
+    with TestClient(app) as c:
+        r = c.post("/upload", files={"file": ("people.csv", data, "text/csv")})
+    assert r.status_code == 200, r.text
+    assert r.json() == [{"id": "A1", "city": "Zürich"}, {"id": "A2", "city": "Genève"}]
+    assert list(spool.iterdir()) == []
+
+
+def test_upload_in_utf16_without_byte_order_mark_names_the_encoding_to_use(
+    uploader: TestClient,
+) -> None:
+    data = "id,city\nA1,Zürich\n".encode("utf-16-le")
+    r = uploader.post("/upload", content=data, headers={"Content-Type": "text/csv"})
+    expect(
+        r,
+        422,
+        "the uploaded CSV file looks like UTF-16 or UTF-32 text without a byte-order mark; "
+        "save it as UTF-8 (in Excel: 'CSV UTF-8'), or UTF-16 with a byte-order mark",
+    )
+
+
+def test_a_handed_over_upload_outlives_its_request(spool: Path, uploader: TestClient) -> None:
+    app = FastAPI()
+    kept: list[Path] = []
+
+    @app.post("/keep")
+    async def keep(request: Request) -> dict[str, Any]:
+        with await receive_upload(request, max_bytes=64, directory=spool) as received:
+            kept.append(received.hand_over())
+        return {}
+
+    with TestClient(app) as c:
+        assert c.post("/keep", content=CSV, headers={"Content-Type": "text/csv"}).status_code == 200
+    assert kept[0].read_bytes() == CSV
+    kept[0].unlink()  # the new owner deletes it (the fixture checks the spool is empty)
 
 
 def test_upload_needs_a_file_field_named_file(uploader: TestClient) -> None:

@@ -9,14 +9,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from foresight.platform import job_store as jobs_module
+from foresight.platform import jobs as job_queue_module
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import JobBlobRow, JobRow
 from foresight.platform.errors import Conflict, InvalidInput, JobNotFound
-from foresight.platform.jobs import CHUNK_ROWS, MAX_ERRORS, Job, JobContext, JobLost, JobQueue
+from foresight.platform.jobs import (
+    CHUNK_ROWS,
+    MAX_ERRORS,
+    Job,
+    JobContext,
+    JobLost,
+    JobQueue,
+)
+
+
+def fresh_job_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new logger for the job queue, so ``capture_logs`` sees it: loggers are cached on
+    first use (``cache_logger_on_first_use``), and another test may have used it first."""
+    monkeypatch.setattr(job_queue_module, "log", structlog.get_logger("foresight.platform.jobs"))
+
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 STALE_ERROR = (
@@ -266,7 +283,7 @@ def test_old_style_tuple_job_is_emitted_and_read_whole_as_output(
     done = queue.get(job.id)
     assert (done.status, done.total, done.summary) == ("done", 2000, {"n": 2000})
     assert blob_names(db, job.id) == [
-        "input",
+        "input:000000000000",
         "out:000000000000",
         "out:000000001000",
         "output-meta",
@@ -276,24 +293,43 @@ def test_old_style_tuple_job_is_emitted_and_read_whole_as_output(
     assert queue.read_blob(job.id, "output") == [{"x": i * 2} for i in range(2000)]
 
 
-def test_a_failing_job_records_its_error_and_keeps_no_output(
-    db: Database, queues: Callable[..., JobQueue]
+def test_a_failing_job_says_what_happened_and_keeps_no_output(
+    db: Database, queues: Callable[..., JobQueue], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    fresh_job_log(monkeypatch)
     finished: list[Job] = []
     queue = queues(on_finish=finished.append)
 
     def boom(ctx: JobContext) -> dict[str, Any]:
         ctx.emit(rows(CHUNK_ROWS))
-        raise ValueError("bad data in row 7")
+        raise ValueError("list index out of range")  # a bug: its text means nothing to users
 
-    job, future = queue.submit(app="t", kind="boom", fn=boom, records=[])
-    future.result(timeout=10)
+    with capture_logs() as logs:
+        job, future = queue.submit(app="t", kind="boom", fn=boom, records=[{"x": 1}])
+        future.result(timeout=10)
     failed = queue.get(job.id)
-    assert (failed.status, failed.error) == ("failed", "ValueError: bad data in row 7")
+    internal = (
+        f"internal error while running the job (reference {job.id}); "
+        "the details are in the server log"
+    )
+    assert (failed.status, failed.error) == ("failed", internal)
+    logged = [e for e in logs if e["event"] == "job_failed"]
+    assert [(e["job_id"], e["log_level"], "exc_info" in e) for e in logged] == [
+        (job.id, "error", True)
+    ]
     assert [(j.id, j.status) for j in finished] == [(job.id, "failed")]
-    assert blob_names(db, job.id) == ["input"]
-    with pytest.raises(Conflict, match="bad data in row 7"):
+    assert blob_names(db, job.id) == ["input:000000000000"]
+    with pytest.raises(Conflict, match=r"internal error while running the job \(reference"):
         queue.results(job.id)
+
+    def refuse(ctx: JobContext) -> dict[str, Any]:
+        raise InvalidInput("row 7: tenure must be a number; fix the file and submit it again")
+
+    job, future = queue.submit(app="t", kind="refuse", fn=refuse)
+    future.result(timeout=10)
+    assert queue.get(job.id).error == (
+        "row 7: tenure must be a number; fix the file and submit it again"
+    )
 
 
 def test_row_errors_are_capped_and_counted(queues: Callable[..., JobQueue]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -63,8 +63,11 @@ def _csv_pieces(columns: list[str], rows: Iterable[dict[str, Any]]) -> Iterator[
     yield buffer.getvalue()
 
 
+JobId = Annotated[str, Path(max_length=100)]
+
+
 @router.get("/{job_id}", response_model=JobStatus)
-def read_job(job_id: str, _: Predictor, platform: PlatformDep) -> JobStatus:
+def read_job(job_id: JobId, _: Predictor, platform: PlatformDep) -> JobStatus:
     """A job's status, progress, summary and first per-row errors (never its results)."""
     job = platform.jobs.get(job_id)
     summary = {k: v for k, v in job.summary.items() if k not in ("errors", "error_count")}
@@ -98,10 +101,10 @@ def read_job(job_id: str, _: Predictor, platform: PlatformDep) -> JobStatus:
     },
 )
 def read_job_results(
-    job_id: str,
+    job_id: JobId,
     _: Predictor,
     platform: PlatformDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
     format: Literal["json", "csv"] = "json",
 ) -> Any:

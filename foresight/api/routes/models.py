@@ -70,8 +70,14 @@ def _out(platform: Platform, mv: ModelVersion) -> dict[str, Any]:
     }
 
 
+ModelName = Annotated[str, Path(max_length=100)]
+CONFLICT = {409: {"description": "There is no previous production version to go back to."}}
+
+
 @router.get("", response_model=list[VersionOut])
-def list_models(platform: PlatformDep, _: Reader, name: str | None = None) -> list[dict[str, Any]]:
+def list_models(
+    platform: PlatformDep, _: Reader, name: Annotated[str | None, Query(max_length=100)] = None
+) -> list[dict[str, Any]]:
     """Every registered model version, newest first."""
     return [_out(platform, mv) for mv in platform.registry.versions(name)]
 
@@ -80,7 +86,7 @@ def list_models(platform: PlatformDep, _: Reader, name: str | None = None) -> li
 def read_model_info(
     platform: PlatformDep,
     _: Reader,
-    model_id: Annotated[str, Path(max_length=100)],
+    model_id: ModelName,
     version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> dict[str, Any]:
     """One model: the production version (or ``?version=N``) with params, signature and gates."""
@@ -106,14 +112,14 @@ def read_model_info(
 def promote_model(
     platform: PlatformDep,
     admin: Admin,
-    model_id: Annotated[str, Path(max_length=100)],
+    model_id: ModelName,
     version: Annotated[int, Query(ge=1, le=2**31)],
 ) -> dict[str, Any]:
     """Make a version production (skipping the gate: an admin's explicit decision)."""
     return _out(platform, platform.promote(model_id, version, actor=admin.name))
 
 
-@router.post("/{model_id}/rollback", response_model=VersionOut)
-def rollback_model(platform: PlatformDep, admin: Admin, model_id: str) -> dict[str, Any]:
+@router.post("/{model_id}/rollback", response_model=VersionOut, responses=CONFLICT)
+def rollback_model(platform: PlatformDep, admin: Admin, model_id: ModelName) -> dict[str, Any]:
     """Bring back the previous production version."""
     return _out(platform, platform.rollback(model_id, actor=admin.name))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from foresight import __version__
 from foresight.api.deps import PlatformDep
@@ -24,8 +24,8 @@ class Health(BaseModel):
 
 
 @router.get("/live", response_model=dict[str, str])
-def live() -> dict[str, str]:
-    """Liveness: the process answers."""
+async def live() -> dict[str, str]:
+    """Liveness: the process answers (on the event loop itself: no thread-pool hop)."""
     return {"status": "alive"}
 
 
@@ -39,7 +39,18 @@ def _redis_ok(platform: Platform) -> bool | None:
         return False
 
 
-@router.get("/ready", response_model=dict[str, Any])
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: bool
+    redis: bool | None = Field(None, description="Absent without Redis; it is optional.")
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "Not ready: the database is away."}},
+)
 def ready(platform: PlatformDep, response: Response) -> dict[str, Any]:
     """Readiness: 503 when the API cannot serve (its database is away). Redis is
     optional at run time: without it the API serves on local limits and cache."""

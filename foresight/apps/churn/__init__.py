@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 from typer import Typer
 
 from foresight.apps.churn import cli, demo, router
@@ -16,6 +16,7 @@ from foresight.apps.churn.model import MODEL_NAME, rule_from_version
 from foresight.apps.churn.schemas import ChurnSettings
 from foresight.apps.churn.service import HIGH_RISK_EVENT, ChurnService
 from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.jobs import Job
 from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
 from foresight.platform.schemas import OutcomeIn
@@ -77,13 +78,10 @@ class ChurnApp(App):
     def purge_predictions(self, platform: Platform, before: datetime) -> int:
         return platform.service_of(ChurnService).store.purge_predictions(before)
 
-    def register_metrics(self, platform: Platform, registry: CollectorRegistry) -> None:
-        gauge = Gauge(
-            "foresight_churn_high_risk_customers",
-            "Customers whose latest churn prediction is high risk",
-            registry=registry,
-        )
+    def discard_job(self, platform: Platform, job: Job) -> None:
+        platform.service_of(ChurnService).discard_job(job.id)
 
+    def register_metrics(self, platform: Platform, registry: CollectorRegistry) -> None:
         def high_risk() -> float:
             # Read at scrape time (at most 15 s old), so it follows every prediction path.
             try:
@@ -91,7 +89,11 @@ class ChurnApp(App):
             except Exception:  # a scrape must not fail because the database is away
                 return float("nan")
 
-        gauge.set_function(high_risk)
+        platform.metrics.gauge_function(
+            "foresight_churn_high_risk_customers",
+            "Customers whose latest churn prediction is high risk",
+            high_risk,
+        )
 
 
 APP = ChurnApp

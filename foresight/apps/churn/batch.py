@@ -1,8 +1,16 @@
-"""Churn on many rows: batch jobs and CSV files, scored in chunks with bounded memory."""
+"""Churn on many rows: batch jobs and CSV files, scored in chunks with bounded memory.
+
+A CSV upload is checked when it is submitted (encoding, header, at least one row: a
+422 before any job exists), then the job reads the uploaded file itself, one chunk of
+:data:`CHUNK_ROWS` rows at a time, in a worker thread: memory follows the chunk, not
+the file. A JSON batch is stored as the job's input chunks and read back one at a time.
+Every submit function does blocking work (parsing, a database write): the router calls
+them off the event loop.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,16 +19,28 @@ import pandas as pd
 
 from foresight.apps.churn.features import json_records
 from foresight.apps.churn.model import MODEL_NAME, Scored
+from foresight.apps.churn.schemas import BatchRequest
 from foresight.apps.churn.service import ChurnService
-from foresight.platform.csvfile import read_csv_chunks, read_csv_header
-from foresight.platform.jobs import Job, JobContext
+from foresight.platform.csvfile import (
+    count_lines,
+    detect_encoding,
+    read_csv_chunks,
+    read_csv_header,
+)
+from foresight.platform.errors import InvalidInput
+from foresight.platform.jobs import MAX_ERRORS, Job, JobContext, JobLost
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000  # rows scored at a time: memory and GC pauses follow it
 MONITOR_SAMPLE = 200  # rows per chunk kept for the drift check
+UPLOAD = "the uploaded CSV file"
 
 
 def score_chunks(
-    service: ChurnService, chunks: Iterator[pd.DataFrame], *, source: str
+    service: ChurnService,
+    chunks: Iterable[pd.DataFrame],
+    *,
+    source: str,
+    job_id: str | None = None,
 ) -> Iterator[tuple[int, Scored]]:
     """Score and store chunk after chunk; yields (first row number, scored chunk).
     A sample of each chunk's inputs goes to the drift monitor."""
@@ -28,7 +48,7 @@ def score_chunks(
     for chunk in chunks:
         chunk = chunk.reset_index(drop=True)
         scored = service.score_frame(chunk)
-        service.store_scores(scored, source=source)
+        service.store_scores(scored, source=source, job_id=job_id)
         good = chunk[scored.ok]
         sample = good.sample(min(len(good), MONITOR_SAMPLE), random_state=first)
         names = [c for c in service.served().model.signature.names if c in sample.columns]
@@ -40,26 +60,46 @@ def score_chunks(
 
 
 def run_batch(service: ChurnService, ctx: JobContext) -> dict[str, Any]:
-    """Job body: score the job's input in chunks, emitting results and progress."""
-    records = ctx.input()
-    chunks = (
-        pd.DataFrame.from_records(records[i : i + CHUNK_ROWS])
-        for i in range(0, len(records), CHUNK_ROWS)
-    )
+    """Job body: score the uploaded file (``ctx.input_file``) or the stored JSON records
+    chunk by chunk, emitting results and progress. If another replica failed the job
+    meanwhile (:class:`JobLost`), the predictions it stored are deleted here too."""
+    chunks: Iterable[pd.DataFrame]
+    if ctx.input_file is not None:
+        ctx.progress(done=0, total=max(count_lines(ctx.input_file) - 1, 0))  # approximate
+        chunks = read_csv_chunks(ctx.input_file, CHUNK_ROWS, ctx.params.get("encoding"), UPLOAD)
+    else:
+        chunks = map(pd.DataFrame.from_records, ctx.input_chunks())
+    try:
+        return _score_job(service, ctx, chunks)
+    except JobLost:
+        # Predictions go in before each heartbeat write that can notice the loss, so
+        # this runs after this worker's last write, wherever the recovery happened.
+        service.discard_job(ctx.job_id)
+        raise
+
+
+def _score_job(
+    service: ChurnService, ctx: JobContext, chunks: Iterable[pd.DataFrame]
+) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
-    scored_rows, version = 0, None
-    for first, scored in score_chunks(service, chunks, source="batch"):
+    error_count = scored_rows = rejected = 0
+    version = None
+    for first, scored in score_chunks(service, chunks, source="batch", job_id=ctx.job_id):
         version = scored.model_version
         results = scored.results(first)
         ctx.emit(results)
         scored_rows += len(results)
-        errors.extend(scored.row_errors(first))
-        bad = len({e["row"] for e in errors})
-        ctx.progress(done=scored_rows, failed=bad)
+        rejected += int((~scored.ok).sum())
+        row_errors = scored.row_errors(first)
+        error_count += len(row_errors)
+        errors.extend(row_errors[: max(0, MAX_ERRORS - len(errors))])  # bounded memory
+        ctx.progress(done=scored_rows, failed=rejected)
+    ctx.progress(done=scored_rows, failed=rejected, total=scored_rows + rejected)
     return {
-        "errors": errors[:10_000],
+        "errors": errors,
+        "error_count": error_count,
         "scored": scored_rows,
-        "rejected": len({e["row"] for e in errors}),
+        "rejected": rejected,
         "model_version": version,
     }
 
@@ -69,12 +109,14 @@ def score_file(
 ) -> dict[str, Any]:
     """Score a CSV in chunks into ``out`` (id, probability, prediction, tier); rejected
     rows go to ``<out>.errors.csv`` with their file line numbers."""
-    service.check_columns(read_csv_header(path))
-    total = max(1, sum(1 for _ in path.open("rb")) - 1)
+    encoding = detect_encoding(path, str(path))
+    service.check_columns(read_csv_header(path, encoding, str(path)))
+    total = max(1, count_lines(path) - 1)
     errors_path = out.with_name(out.stem + ".errors.csv")
     written, rejected, errors = 0, 0, []
     id_name = service.id_column()
-    for first, scored in score_chunks(service, read_csv_chunks(path, CHUNK_ROWS), source="file"):
+    chunks = read_csv_chunks(path, CHUNK_ROWS, encoding, str(path))
+    for first, scored in score_chunks(service, chunks, source="file"):
         frame = pd.DataFrame(scored.results(first + 1)).drop(columns=["row"], errors="ignore")
         frame = frame.rename(columns={"customer_id": id_name})
         frame.to_csv(out, mode="w" if first == 1 else "a", header=first == 1, index=False)
@@ -102,7 +144,35 @@ def submit(service: ChurnService, records: list[dict[str, Any]]) -> Job:
     return job
 
 
-def submit_frame(service: ChurnService, frame: pd.DataFrame) -> Job:
-    """Queue an uploaded file: its header must hold the model's fields."""
-    service.check_columns([str(c) for c in frame.columns])
-    return submit(service, json_records(frame))
+def submit_json(service: ChurnService, body: bytes) -> Job:
+    """Queue a JSON batch body (``{"customers": [...]}``); a malformed one is a 422."""
+    try:
+        records = BatchRequest.model_validate_json(body).customers
+    except ValueError as exc:
+        raise InvalidInput(f"invalid JSON batch: {exc}") from None
+    return submit(service, records)
+
+
+def submit_file(service: ChurnService, path: Path) -> Job:
+    """Queue an uploaded CSV: checked now (encoding, the model's columns, at least one
+    row), read by the job chunk by chunk. On success the job owns ``path`` (it deletes
+    the file when it ends); on an error the caller still does."""
+    service.served()
+    encoding = detect_encoding(path, UPLOAD)
+    header = read_csv_header(path, encoding, UPLOAD)
+    rows = read_csv_chunks(path, 1, encoding, UPLOAD)
+    try:
+        first = next(rows, None)
+        if first is None or first.empty:
+            raise InvalidInput(f"{UPLOAD} has a header but no rows")
+    finally:
+        rows.close()
+    service.check_columns(header)
+    job, _future = service.p.jobs.submit(
+        app="churn",
+        kind="predict_batch",
+        fn=partial(run_batch, service),
+        params={"encoding": encoding},
+        input_file=path,
+    )
+    return job

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from foresight.platform.errors import InvalidInput
 from foresight.platform.registry import ModelVersion
 from foresight.platform.tabular import training as tt
 from foresight.platform.tabular.models import BinaryModel, RuleModel, fit_rule_model
-from foresight.platform.tabular.signature import FieldError, Signature
+from foresight.platform.tabular.signature import FieldError, FieldWarning, Signature
 from foresight.platform.training import Described, Fitted, TrainingContext
 
 MODEL_NAME = "churn"
@@ -95,7 +95,11 @@ def factors(signature: Signature, row: np.ndarray, expl: Any, top: int) -> list[
 
 @dataclass
 class Scored:
-    """A scored frame: one entry per input row; ``ok`` marks rows without errors."""
+    """A scored frame: one entry per input row; ``ok`` marks rows without errors.
+
+    ``warnings`` name values outside the training range (``row`` 0-based, as ``errors``):
+    those rows are scored, and their result says why to trust it less.
+    """
 
     ids: list[str | None]
     probability: np.ndarray
@@ -103,15 +107,20 @@ class Scored:
     errors: list[FieldError]
     model_version: str
     fallback: str | None
+    warnings: list[FieldWarning] = field(default_factory=list)
 
     @property
     def tiers(self) -> np.ndarray:
         return risk_tiers(self.probability)
 
     def results(self, first_row: int = 1) -> list[dict[str, Any]]:
-        """One result per scored row, numbered from ``first_row`` as the user counts."""
+        """One result per scored row, numbered from ``first_row`` as the user counts.
+
+        A row with values outside the training range also has ``warnings``: one text,
+        ``"field: message"`` per value joined by `` | ``, so that it fits a CSV cell.
+        """
         tiers = self.tiers
-        return [
+        results = [
             {
                 "row": first_row + int(i),
                 "customer_id": self.ids[i],
@@ -121,6 +130,17 @@ class Scored:
             }
             for i in np.flatnonzero(self.ok)
         ]
+        if self.warnings:
+            by_row = {r["row"]: r for r in results}
+            for w in self.warnings:
+                result = by_row.get(first_row + (w.row or 0))
+                if result is None:  # the row had an error too: it has no result
+                    continue
+                note = f"{w.field}: {w.message}"
+                result["warnings"] = (
+                    f"{result['warnings']} | {note}" if "warnings" in result else note
+                )
+        return results
 
     def row_errors(self, first_row: int = 1) -> list[dict[str, Any]]:
         return [

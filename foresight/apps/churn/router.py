@@ -6,10 +6,11 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from foresight.api.deps import Predictor, Reader, Writer, service_from, service_of
-from foresight.api.uploads import receive_upload
+from foresight.api.uploads import receive_upload, upload_body
 from foresight.apps.churn import batch
 from foresight.apps.churn.schemas import (
     AtRiskCustomer,
@@ -21,7 +22,6 @@ from foresight.apps.churn.schemas import (
     RiskSummary,
 )
 from foresight.apps.churn.service import ChurnService
-from foresight.platform.errors import InvalidInput
 from foresight.platform.schemas import ImportResponse, JobAccepted, job_accepted
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -33,6 +33,7 @@ Service = Annotated[ChurnService, Depends(service_of(ChurnService))]
 @router.post(
     "/predict",
     response_model=PredictResponse,
+    responses={404: {"description": "No stored customer with that customer_id."}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -41,7 +42,7 @@ Service = Annotated[ChurnService, Depends(service_of(ChurnService))]
     },
 )
 async def predict_churn(request: Request, _: Predictor) -> Response:
-    """Churn probability, tier and top factors (exact TreeSHAP) for one customer."""
+    """Churn probability, tier, top factors (exact TreeSHAP) and input warnings for one customer."""
     # Parsed and validated in one pydantic-core pass instead of FastAPI's body
     # machinery, and answered as JSON directly: this is the hottest route.
     body = PredictRequest.model_validate_json(await request.body())
@@ -53,32 +54,19 @@ async def predict_churn(request: Request, _: Predictor) -> Response:
     "/predict/batch",
     response_model=JobAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": BatchRequest.model_json_schema()},
-                "text/csv": {"schema": {"type": "string"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                },
-            }
-        }
-    },
+    openapi_extra=upload_body(BatchRequest.model_json_schema()),
 )
 async def submit_batch(request: Request, service: Service, _: Predictor) -> JobAccepted:
     """Score a CSV upload or a JSON list in the background; follow the job's URLs."""
+    # Only streaming happens on the event loop: parsing, checking and storing run in a
+    # thread, and the job reads the file chunk by chunk in its own worker.
     if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            records = BatchRequest.model_validate_json(await request.body()).customers
-        except ValueError as exc:
-            raise InvalidInput(f"invalid JSON batch: {exc}") from None
-        job = batch.submit(service, records)
+        body = await request.body()
+        job = await run_in_threadpool(batch.submit_json, service, body)
     else:
         with await receive_upload(request, max_bytes=MAX_UPLOAD_BYTES) as upload:
-            job = batch.submit_frame(service, upload.read_frame())
+            job = await run_in_threadpool(batch.submit_file, service, upload.path)
+            upload.hand_over()  # the job reads the file now, and deletes it when it ends
     return job_accepted(job.id, job.status)
 
 
@@ -131,7 +119,11 @@ def read_schema(service: Service, _: Reader) -> dict[str, Any]:
     return service.model_schema()
 
 
-@router.post("/import", response_model=ImportResponse)
+@router.post(
+    "/import",
+    response_model=ImportResponse,
+    openapi_extra=upload_body(),
+)
 async def import_customers(
     request: Request,
     service: Service,
@@ -142,13 +134,16 @@ async def import_customers(
 ) -> ImportResponse:
     """Replace the customer table with an uploaded CSV (all rows or none)."""
     with await receive_upload(request, max_bytes=MAX_UPLOAD_BYTES) as upload:
-        frame = upload.read_frame()
-    result = service.import_frame(
-        frame,
-        source="upload",
-        id_column=id_column,
-        target_column=target_column,
-        positive_label=positive_label,
-        actor=principal.name,
-    )
+        # Parsing and the replace-all transaction take seconds on a big table: off the
+        # event loop, so the rest of the API goes on answering meanwhile.
+        result = await run_in_threadpool(
+            lambda: service.import_frame(
+                upload.read_frame(),
+                source="upload",
+                id_column=id_column,
+                target_column=target_column,
+                positive_label=positive_label,
+                actor=principal.name,
+            )
+        )
     return ImportResponse(rows=result.rows, message=result.message)

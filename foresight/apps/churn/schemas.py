@@ -39,6 +39,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What the validator below enforces, said where clients read it.
+            "anyOf": [{"required": ["customer_id"]}, {"required": ["features"]}],
             "examples": [
                 {"customer_id": "C00003"},
                 {
@@ -64,13 +66,15 @@ class PredictRequest(BaseModel):
                         "total_charges": 29.85,
                     }
                 },
-            ]
+            ],
         },
     )
 
     customer_id: str | None = Field(None, max_length=100, description="A stored customer's id.")
     features: dict[str, Any] | None = Field(None, description="All model fields, by column name.")
-    explain: bool = Field(True, description="Include the top factors (exact TreeSHAP).")
+    explain: bool = Field(
+        True, strict=True, description="Include the top factors (exact TreeSHAP)."
+    )
     top: int = Field(5, ge=1, le=50, description="How many factors to return.")
 
     @model_validator(mode="after")
@@ -90,6 +94,18 @@ class Factor(BaseModel):
     text: str
 
 
+class InputWarning(BaseModel):
+    """A field whose value has the right type but lies outside what training saw."""
+
+    field: str
+    message: str = Field(
+        examples=[
+            "9999 is above the largest value seen in training (72); the prediction extrapolates"
+        ]
+    )
+    value: Any = Field(description="The value as sent.")
+
+
 class PredictResponse(BaseModel):
     customer_id: str | None
     churn_probability: float
@@ -101,6 +117,12 @@ class PredictResponse(BaseModel):
     model_version: str
     fallback: str | None = Field(description="None when production answered, else the level used.")
     generated_at: datetime
+    warnings: list[InputWarning] = Field(
+        default_factory=list,
+        description="Values outside the training range: the customer is scored, but the "
+        "model extrapolates there, so trust the answer less. Empty when every value is in "
+        "range. A value of the wrong type (true for a number, 1.5 for an integer) is a 422.",
+    )
 
 
 class BatchRequest(BaseModel):
@@ -116,6 +138,11 @@ class BatchResult(BaseModel):
     churn_probability: float
     prediction: Literal["Yes", "No"]
     risk_tier: Tier
+    warnings: str | None = Field(
+        None,
+        description="Only on rows with values outside the training range (the row is scored): "
+        '"field: message" per value, joined by " | ".',
+    )
 
 
 class PredictionRecord(BaseModel):

@@ -19,11 +19,12 @@ from foresight.apps.churn.store import ChurnDatasetRow, ChurnPredictionRow, Chur
 from foresight.platform.apps import ImportResult
 from foresight.platform.db.buffered import BufferedWriter
 from foresight.platform.errors import InvalidInput, NotFound
+from foresight.platform.events import NewEvent
 from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
 from foresight.platform.schemas import OutcomeIn
 from foresight.platform.serving import Served
-from foresight.platform.tabular.signature import FieldError
+from foresight.platform.tabular.signature import FieldError, FieldWarning
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
 
 NAME = churn_model.MODEL_NAME
@@ -143,7 +144,8 @@ class ChurnService:
         features = req.features if req.features is not None else self.customer(str(req.customer_id))
         served = self.served()
         model = served.model
-        row, errors = model.signature.encode_record(features)
+        warnings: list[FieldWarning] = []  # values outside the training range: scored
+        row, errors = model.signature.encode_record(features, warnings=warnings)
         if errors:
             raise InvalidInput(
                 "the customer does not match the model's fields: "
@@ -183,15 +185,22 @@ class ChurnService:
             "model_version": served.label,
             "fallback": served.fallback,
             "generated_at": now.isoformat(),
+            "warnings": [w.as_dict() for w in warnings] if warnings else warnings,
         }
 
     def _check_alerts(self, latest: dict[str, tuple[str, float]], version: str) -> None:
-        """Publish ``churn.high_risk`` for each customer whose tier just became high."""
+        """Publish ``churn.high_risk`` for each customer whose tier just became high.
+
+        One customer (the hot path) remembers its tier in the cache; a batch chunk
+        clears the remembered tiers once instead of writing one cache entry per row (a
+        Redis round trip each, and churn of the whole cache), and reads the previous
+        tiers from the table."""
+        batch = len(latest) > 1
         high = [cid for cid, (tier, _) in latest.items() if tier == "high"]
         previous: dict[str, str | None] = {}
         unknown = []
         for cid in high:
-            cached = self.cache.get(f"tier:{cid}")
+            cached = None if batch else self.cache.get(f"tier:{cid}")
             if cached is None:
                 unknown.append(cid)
             else:
@@ -208,20 +217,35 @@ class ChurnService:
                     if r["customer_id"] in wanted
                 }
             )
-        for cid, (tier, p) in latest.items():
-            self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
-            if tier == "high" and previous.get(cid) != "high":
-                self.p.announce(
-                    HIGH_RISK_EVENT,
-                    {
-                        "customer_id": cid,
-                        "churn_probability": round(p, 4),
-                        "previous_tier": previous.get(cid),
-                        "risk_tier": tier,
-                        "model_version": version,
-                    },
-                    key=cid,
-                )
+        if batch:
+            self.cache.clear("tier:")
+        else:
+            for cid, (tier, _) in latest.items():
+                self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
+        alerts = [
+            {
+                "customer_id": cid,
+                "churn_probability": round(p, 4),
+                "previous_tier": previous.get(cid),
+                "risk_tier": tier,
+                "model_version": version,
+            }
+            for cid, (tier, p) in latest.items()
+            if tier == "high" and previous.get(cid) != "high"
+        ]
+        self._announce_high_risk(alerts)
+
+    def _announce_high_risk(self, alerts: list[dict[str, Any]]) -> None:
+        """One alert through ``Platform.announce``; a batch chunk's many in one event-log
+        transaction and one wake of the webhook dispatcher (which sends from the log):
+        one by one they were most of a batch's time."""
+        if len(alerts) == 1:
+            self.p.announce(HIGH_RISK_EVENT, alerts[0], key=alerts[0]["customer_id"])
+        elif alerts:
+            self.p.events.publish_many(
+                NewEvent(HIGH_RISK_EVENT, a["customer_id"], a) for a in alerts
+            )
+            self.p.notifier.publish(HIGH_RISK_EVENT, alerts[-1])
 
     # ---- many customers ----------------------------------------------------------------
     def id_column(self) -> str:
@@ -266,13 +290,16 @@ class ChurnService:
         ignore = {c for c in (id_col, ds.target_column if ds else None) if c}
         ignore |= set(signature.dropped)
         errors: list[FieldError] = []
+        warnings: list[FieldWarning] = []
         for col in frame.columns:
             if col not in ignore and col not in signature.names:
                 for pos in np.flatnonzero(frame[col].notna().to_numpy()):
                     errors.append(
                         FieldError(str(col), "unknown field; not one of the model's", int(pos))
                     )
-        matrix, cell_errors = signature.encode_frame(frame.reindex(columns=signature.names))
+        matrix, cell_errors = signature.encode_frame(
+            frame.reindex(columns=signature.names), warnings=warnings
+        )
         errors.extend(cell_errors)
         ok = np.ones(len(frame), dtype=bool)
         ok[[e.row for e in errors if e.row is not None]] = False
@@ -280,10 +307,11 @@ class ChurnService:
         if ok.any():
             probability[ok] = served.model.predict_proba(matrix[ok])
         errors.sort(key=lambda e: (e.row or 0, e.field))
-        return Scored(ids, probability, ok, errors, served.label, served.fallback)
+        return Scored(ids, probability, ok, errors, served.label, served.fallback, warnings)
 
-    def store_scores(self, scored: Scored, *, source: str) -> None:
-        """Write the scored rows that have a customer id, and raise alerts for new highs."""
+    def store_scores(self, scored: Scored, *, source: str, job_id: str | None = None) -> None:
+        """Write the scored rows that have a customer id, and raise alerts for new highs.
+        ``job_id``: the batch job writing them (:meth:`discard_job` deletes them)."""
         now = self.clock()
         rows, latest = [], {}
         for result in scored.results():
@@ -291,16 +319,22 @@ class ChurnService:
             if cid is None:
                 continue
             p = result["churn_probability"]
-            rows.append(
-                churn_model.prediction_row(
-                    cid, p, scored.model_version, scored.fallback, source=source, at=now
-                )
+            row = churn_model.prediction_row(
+                cid, p, scored.model_version, scored.fallback, source=source, at=now
             )
+            rows.append(row | {"job_id": job_id})
             latest[cid] = (result["risk_tier"], p)
         if latest:
             self._check_alerts(latest, scored.model_version)
         self.store.add_predictions(rows)
         self._risk_changed = True
+
+    def discard_job(self, job_id: str) -> int:
+        """Delete the predictions a failed batch job stored (it is submitted again, and
+        its results cannot be read); returns how many."""
+        deleted = self.store.delete_job_predictions(job_id)
+        self._risk_changed = True
+        return deleted
 
     def score_all(self) -> int:
         """Score every stored customer (after training) so lists and alerts are current."""

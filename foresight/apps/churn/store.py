@@ -57,6 +57,8 @@ class ChurnPredictionRow(Base):
     fallback: Mapped[str | None] = mapped_column(String(30), nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="api")
     prediction_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The batch job that wrote it: a job that fails takes its predictions with it.
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
 
 
 def _latest_per_customer(condition: Any) -> Any:
@@ -112,6 +114,14 @@ class ChurnStore:
         if rows:
             with self.db.session() as s:
                 s.execute(ChurnPredictionRow.__table__.insert(), rows)
+
+    def delete_job_predictions(self, job_id: str) -> int:
+        """Delete the predictions a batch job wrote; returns how many."""
+        with self.db.session() as s:
+            result = s.execute(
+                delete(ChurnPredictionRow).where(ChurnPredictionRow.job_id == job_id)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def latest_tiers(self, ids: Iterable[str]) -> dict[str, str | None]:
         """Each customer's tier in their latest stored prediction."""

@@ -32,7 +32,7 @@ def read_top_products(
     service: Service,
     _: Predictor,
     time_period: Literal["week", "month", "quarter"] = "week",
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 10,
 ) -> Response:
     """Products ranked by forecast revenue over the next week, month or quarter.
@@ -45,12 +45,16 @@ def read_top_products(
     return Response(json.dumps(body), media_type="application/json")
 
 
-@router.get("/forecast", response_model=ForecastResponse)
+@router.get(
+    "/forecast",
+    response_model=ForecastResponse,
+    responses={404: {"description": "No product with that product_id."}},
+)
 def read_forecast(
     service: Service,
     _: Predictor,
-    product_id: Annotated[str | None, Query(max_length=100)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    product_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     horizon: Annotated[int, Query(ge=1, le=HORIZON)] = 28,
     level: Annotated[float, Query(gt=0, lt=100)] = 80.0,
 ) -> dict[str, Any]:

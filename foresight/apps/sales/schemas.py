@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from foresight.platform.apps import AppSettings
+from foresight.platform.schemas import IsoDateTime
 
 
 class SalesSettings(AppSettings):
@@ -22,10 +21,20 @@ class SalesSettings(AppSettings):
 
 
 class Transaction(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        # The document says what the service checks: revenue, unit_price or both.
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "number"}}}
+                for name in ("revenue", "unit_price")
+            ]
+        },
+    )
 
     product_id: str = Field(min_length=1, max_length=100)
-    sold_at: datetime
+    sold_at: IsoDateTime
     quantity: float = Field(ge=0)
     revenue: float | None = Field(default=None, description="Defaults to quantity × unit_price.")
     unit_price: float | None = Field(default=None, ge=0)
@@ -37,7 +46,12 @@ class Transaction(BaseModel):
 class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    transactions: list[Transaction] = Field(min_length=1, max_length=100_000)
+    transactions: list[Transaction] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="The body is also capped (FORESIGHT_MAX_BODY_BYTES, 10 MiB by default: "
+        "about 60,000 transactions); import larger files with `foresight import sales`.",
+    )
 
 
 class TopProduct(BaseModel):

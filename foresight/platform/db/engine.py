@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,8 +25,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """Engine plus a ``session()`` context manager that commits or rolls back as a unit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, spool_dir: Path | None = None) -> None:
         self.url = url
+        # Where write-behind rows wait while the database is away (``BufferedWriter``).
+        self.spool_dir = spool_dir
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:

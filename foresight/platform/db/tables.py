@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -132,6 +134,8 @@ class ApiKeyRow(Base):
 
 
 class WebhookRow(Base):
+    """A subscriber: a consumer of the event log (``webhook:<id>``) plus its dispatch state."""
+
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -140,10 +144,31 @@ class WebhookRow(Base):
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The log's end when it subscribed: written with the row, so a crash before the first
+    # offset commit can never send it the whole history.
+    start_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Who sends to it now: one process at a time, taken by a conditional UPDATE.
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Earliest next request: the rate spacing after a send, the back-off after a failure.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The item being retried ("event:<offset>" or "delivery:<id>") and its failed attempts.
+    head: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consecutive_dead: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WebhookDeliveryRow(Base):
+    """A delivery that needs a record: a dead one (kept for replay) or a replay in flight.
+    Delivered events have no row: the subscriber's committed offset is their record."""
+
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_id_status", "webhook_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
@@ -155,6 +180,8 @@ class WebhookDeliveryRow(Base):
     response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The event's offset in the log (its delivery id); NULL on rows from before 0006.
+    event_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AuditRow(Base):

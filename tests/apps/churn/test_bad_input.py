@@ -25,6 +25,11 @@ def predict(api, keys, body):
         ({"tenure": "twelve"}, "tenure", "'twelve'"),
         ({"monthly_charges": [1, 2]}, "monthly_charges", "expected a number"),
         ({"favourite_colour": "blue"}, "favourite_colour", "unknown field"),
+        # Wrong types used to be scored: true as 1, 1.5 cut to 1 in the explanation.
+        ({"tenure": True}, "tenure", "expected an integer, got true"),
+        ({"tenure": 1.5}, "tenure", "expected an integer, got 1.5"),
+        ({"senior_citizen": False}, "senior_citizen", "expected an integer, got false"),
+        ({"monthly_charges": True}, "monthly_charges", "expected a number, got true"),
     ],
 )
 def test_bad_field_values(api, keys, payload, change, field, words) -> None:

@@ -94,3 +94,54 @@ def test_model_info_and_list_over_http(api: TestClient, keys) -> None:
     assert info["metrics"]["roc_auc"] > 0.8  # held-out, not training, AUC
     assert {c["name"] for c in info["signature"]["columns"]} >= {"contract", "tenure"}
     assert api.get("/api/v1/models/nope/info", headers=keys["analyst"]).status_code == 404
+
+
+def test_values_outside_training_are_scored_with_a_warning_per_field(api: TestClient, keys) -> None:
+    payload = telco_payload(api, keys, "C00003")
+    r = api.post(
+        "/api/v1/churn/predict",
+        json={"features": {**payload, "tenure": 9999, "senior_citizen": 5}},
+        headers=keys["service"],
+    )
+    # Used to be scored without a word although training saw tenure ≤ 72 and 0/1.
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert 0 < body["churn_probability"] < 1
+    assert body["warnings"] == [
+        {
+            "field": "senior_citizen",
+            "message": "5 is above the largest value seen in training (1); "
+            "the prediction extrapolates",
+            "value": 5,
+        },
+        {
+            "field": "tenure",
+            "message": "9999 is above the largest value seen in training (72); "
+            "the prediction extrapolates",
+            "value": 9999,
+        },
+    ]
+    low = api.post(
+        "/api/v1/churn/predict",
+        json={"features": {**payload, "monthly_charges": 1.5}, "explain": False},
+        headers=keys["service"],
+    ).json()["warnings"]
+    assert [(w["field"], w["value"]) for w in low] == [("monthly_charges", 1.5)]
+    assert "below the smallest value seen in training" in low[0]["message"]
+
+
+def test_in_range_answers_have_an_empty_warning_list(api: TestClient, keys) -> None:
+    r = api.post("/api/v1/churn/predict", json={"customer_id": "C00003"}, headers=keys["service"])
+    assert r.status_code == 200 and r.json()["warnings"] == []
+    payload = telco_payload(api, keys, "C00003")
+    # Numeric strings are read as the number they spell (documented in the signature).
+    as_text = api.post(
+        "/api/v1/churn/predict",
+        json={"features": {**payload, "tenure": str(payload["tenure"])}},
+        headers=keys["service"],
+    )
+    assert as_text.status_code == 200 and as_text.json()["warnings"] == []
+    assert as_text.json()["churn_probability"] == r.json()["churn_probability"]
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    assert "warnings" in schema["PredictResponse"]["properties"]
+    assert set(schema["InputWarning"]["properties"]) == {"field", "message", "value"}
