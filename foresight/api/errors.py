@@ -135,6 +135,9 @@ def _field_error(raw: Mapping[str, Any], document: Any = None) -> dict[str, Any]
     if loc == ("body",) and isinstance(raw.get("input"), bytes):
         # A body FastAPI did not parse: it was not sent as JSON.
         return _BODY | {"message": "send the body as JSON (Content-Type: application/json)"}
+    if kind == "value_error" and "error" in raw.get("ctx", {}):
+        # A validator's own words, without pydantic's "Value error, " in front.
+        return {"field": _location(loc), "message": str(raw["ctx"]["error"])}
     return {"field": _location(loc), "message": str(raw.get("msg", ""))}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from foresight.platform.cache import AppCache, TieredCache, cache_from_kind
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import ModelNotFound
-from foresight.platform.events import EventLog, event_log_from_kind
+from foresight.platform.events import EventLog, NewEvent, event_log_from_kind
 from foresight.platform.jobs import Job, JobQueue
 from foresight.platform.monitor import Monitor
 from foresight.platform.monitoring import Metrics
@@ -183,6 +183,13 @@ class Platform:
         entity = key if key is not None else str(payload.get("model", ""))
         self.events.publish(event, entity, payload, idempotency_key=idempotency_key)
         self.notifier.publish(event, payload)
+
+    def announce_many(self, events: Sequence[NewEvent]) -> None:
+        """Record many events in one event-log transaction and wake the webhook
+        dispatcher once (a batch's alerts, say); nothing to do for none."""
+        if events:
+            self.events.publish_many(events)
+            self.notifier.publish(events[-1].type, dict(events[-1].payload))
 
     def job_finished(self, job: Job) -> None:
         """A job ended (``JobQueue.on_finish``): count it; a failed one's app discards

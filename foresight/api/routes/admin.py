@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field, StringConstraints, field_validator
-from pydantic_core import PydanticCustomError
 
 from foresight.api.deps import Admin, PlatformDep
 from foresight.platform.audit import AuditQuery
@@ -52,7 +51,7 @@ class WebhookCreate(BaseModel):
         try:
             return check_url(url)
         except InvalidInput as exc:  # the same words as the CLI's, as a field error
-            raise PydanticCustomError("url", exc.message) from None
+            raise ValueError(exc.message) from None
 
 
 class WebhookCreated(BaseModel):

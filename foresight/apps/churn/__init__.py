@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry
 from typer import Typer
 
 from foresight.apps.churn import cli, demo, router
+from foresight.apps.churn.alerts import HIGH_RISK_EVENT
 from foresight.apps.churn.model import MODEL_NAME, rule_from_version
 from foresight.apps.churn.schemas import ChurnSettings
-from foresight.apps.churn.service import HIGH_RISK_EVENT, ChurnService
+from foresight.apps.churn.service import ChurnService
 from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
 from foresight.platform.jobs import Job
 from foresight.platform.monitor import Outcome

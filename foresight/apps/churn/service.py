@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from foresight.apps.churn import model as churn_model
+from foresight.apps.churn.alerts import HighRiskAlerts
 from foresight.apps.churn.features import json_records, split_table
 from foresight.apps.churn.model import Scored
 from foresight.apps.churn.schemas import ChurnSettings, PredictRequest
@@ -19,7 +20,6 @@ from foresight.apps.churn.store import ChurnDatasetRow, ChurnPredictionRow, Chur
 from foresight.platform.apps import ImportResult
 from foresight.platform.db.buffered import BufferedWriter
 from foresight.platform.errors import InvalidInput, NotFound
-from foresight.platform.events import NewEvent
 from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
 from foresight.platform.schemas import OutcomeIn
@@ -28,7 +28,6 @@ from foresight.platform.tabular.signature import FieldError, FieldWarning
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
 
 NAME = churn_model.MODEL_NAME
-HIGH_RISK_EVENT = "churn.high_risk"
 
 
 class ChurnService:
@@ -39,6 +38,7 @@ class ChurnService:
         self.store = ChurnStore(platform.db)
         self.cache = platform.cache_for("churn")
         self.log = BufferedWriter(platform.db, ChurnPredictionRow.__table__)
+        self.alerts = HighRiskAlerts(platform, settings, self.store, self.log, self.cache)
         self._high_risk: tuple[float, int] | None = None  # (when counted, count)
         self._risk_changed = True
 
@@ -166,7 +166,7 @@ class ChurnService:
         )
         if req.customer_id is not None:
             # Before logging this prediction: the alert compares with the one before it.
-            self._check_alerts({req.customer_id: (record["risk_tier"], p)}, served.label)
+            self.alerts.check({req.customer_id: (record["risk_tier"], p)}, served.label)
         self.log.add(record)
         self._risk_changed = True  # the gauge recounts at a later scrape
         self.p.monitor.record_inputs(NAME, served.label, [features])
@@ -187,65 +187,6 @@ class ChurnService:
             "generated_at": now.isoformat(),
             "warnings": [w.as_dict() for w in warnings] if warnings else warnings,
         }
-
-    def _check_alerts(self, latest: dict[str, tuple[str, float]], version: str) -> None:
-        """Publish ``churn.high_risk`` for each customer whose tier just became high.
-
-        One customer (the hot path) remembers its tier in the cache; a batch chunk
-        clears the remembered tiers once instead of writing one cache entry per row (a
-        Redis round trip each, and churn of the whole cache), and reads the previous
-        tiers from the table."""
-        batch = len(latest) > 1
-        high = [cid for cid, (tier, _) in latest.items() if tier == "high"]
-        previous: dict[str, str | None] = {}
-        unknown = []
-        for cid in high:
-            cached = None if batch else self.cache.get(f"tier:{cid}")
-            if cached is None:
-                unknown.append(cid)
-            else:
-                previous[cid] = cached
-        if unknown:
-            previous.update(self.store.latest_tiers(unknown))
-            # The latest tier may still sit in the write buffer: it wins over the table
-            # (read in memory, so the request never waits for a write).
-            wanted = set(unknown)
-            previous.update(
-                {
-                    r["customer_id"]: r["risk_tier"]
-                    for r in self.log.pending()
-                    if r["customer_id"] in wanted
-                }
-            )
-        if batch:
-            self.cache.clear("tier:")
-        else:
-            for cid, (tier, _) in latest.items():
-                self.cache.set(f"tier:{cid}", tier, self.settings.tier_memory_seconds)
-        alerts = [
-            {
-                "customer_id": cid,
-                "churn_probability": round(p, 4),
-                "previous_tier": previous.get(cid),
-                "risk_tier": tier,
-                "model_version": version,
-            }
-            for cid, (tier, p) in latest.items()
-            if tier == "high" and previous.get(cid) != "high"
-        ]
-        self._announce_high_risk(alerts)
-
-    def _announce_high_risk(self, alerts: list[dict[str, Any]]) -> None:
-        """One alert through ``Platform.announce``; a batch chunk's many in one event-log
-        transaction and one wake of the webhook dispatcher (which sends from the log):
-        one by one they were most of a batch's time."""
-        if len(alerts) == 1:
-            self.p.announce(HIGH_RISK_EVENT, alerts[0], key=alerts[0]["customer_id"])
-        elif alerts:
-            self.p.events.publish_many(
-                NewEvent(HIGH_RISK_EVENT, a["customer_id"], a) for a in alerts
-            )
-            self.p.notifier.publish(HIGH_RISK_EVENT, alerts[-1])
 
     # ---- many customers ----------------------------------------------------------------
     def id_column(self) -> str:
@@ -325,7 +266,7 @@ class ChurnService:
             rows.append(row | {"job_id": job_id})
             latest[cid] = (result["risk_tier"], p)
         if latest:
-            self._check_alerts(latest, scored.model_version)
+            self.alerts.check(latest, scored.model_version)
         self.store.add_predictions(rows)
         self._risk_changed = True
 
