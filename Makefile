@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-slow lint services bench bench-forecast clean
+.PHONY: demo test test-fast test-slow lint services bench bench-forecast bench-tabular clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,20 @@ lint: $(STAMP)
 services:
 	@bash scripts/services.sh
 
-## Both benchmarks; each rewrites its own section of benchmarks/RESULTS.md.
-bench: $(STAMP) services
+## Every benchmark; each rewrites its own section of benchmarks/RESULTS.md.
+bench: $(STAMP) services bench-tabular
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.forecasting
 
 bench-forecast: $(STAMP) services
 	$(BIN)/python -m benchmarks.forecasting
+
+AG_VENV := benchmarks/.autogluon-venv
+
+## Tabular learner vs tuned LightGBM, CatBoost, XGBoost and AutoGluon (in its own venv, built once).
+bench-tabular: $(STAMP)
+	-$(AG_VENV)/bin/python -c 'import autogluon.tabular' 2>/dev/null || ($(PYTHON) -m venv $(AG_VENV) && $(AG_VENV)/bin/pip install -q 'autogluon.tabular[lightgbm,catboost,xgboost]')
+	$(BIN)/python -m benchmarks.tabular
 
 clean:
 	rm -rf $(VENV) .foresight .pytest_cache .mypy_cache .ruff_cache

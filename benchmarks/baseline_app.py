@@ -1,4 +1,4 @@
-"""The latency baseline: a minimal FastAPI endpoint calling the same LightGBM booster.
+"""The latency baseline: a minimal FastAPI endpoint calling the same model (blend).
 
 No auth, no validation beyond a dict lookup, no logging, no metrics: the floor that
 Foresight's own endpoint is compared with. Started by ``benchmarks/run.py``.
@@ -35,8 +35,8 @@ async def predict(request: Request) -> dict[str, Any]:
             ]
         ]
     )
-    contrib = MODEL.booster.predict(row, pred_contrib=True, num_threads=1)[0]
-    raw = contrib.sum()
-    p = 1 / (1 + np.exp(-(MODEL.calib_a * raw + MODEL.calib_b)))
+    # The blend's own batch path: each member's TreeSHAP / linear terms, weighted.
+    contrib = MODEL.contributions(row)[0, 0]
+    p = MODEL.calibration.probability(np.array([contrib.sum()]))[0]
     top = np.argsort(-np.abs(contrib[:-1]))[:5]
     return {"churn_probability": float(p), "top": [NAMES[i] for i in top]}

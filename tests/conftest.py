@@ -3,7 +3,6 @@ and one trained churn platform per test session (Telco data, short tuning box)."
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -22,7 +21,7 @@ from foresight.platform.apps import installed_app_modules
 from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 from foresight.platform.training import no_progress
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, free_port
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,6 +32,9 @@ def make_settings(path: Path, **overrides: object) -> Settings:
         "data_dir": path,
         "tuning_seconds": 120.0,
         "tuning_trials": 3,
+        # CatBoost's folds would double every training in the suite; the slow quality
+        # tests and the learner's own tests run it.
+        "tabular_members": ["linear", "lightgbm"],
         "log_json": False,
         "webhook_backoff_seconds": 0.0,
         "scheduler": False,  # tests tick schedulers themselves
@@ -154,9 +156,7 @@ def make_keys(platform: Platform) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="session")
 def live_api(trained: Platform) -> Iterator[str]:
     """The trained platform's API served by uvicorn in a thread (for pages and browsers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(trained), host="127.0.0.1", port=port, log_level="warning")
     )

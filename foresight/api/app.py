@@ -12,7 +12,8 @@ from foresight import __version__
 from foresight.api.errors import install_error_handlers
 from foresight.api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from foresight.api.openapi import install_openapi
-from foresight.api.routes import admin, jobs, models, operations, outcomes, system
+from foresight.api.routes import admin, jobs, models, operations, outcomes, system, tabular
+from foresight.platform.jobs import share_the_gil
 from foresight.platform.runtime import Platform
 
 
@@ -27,6 +28,11 @@ def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Jobs whose owner stopped heart-beating are failed; a live replica's are not.
         platform.jobs.recover()
+        share_the_gil()  # a server setting: requests stay quick while a job computes
+        # Server-only threads: a CLI command building a Platform starts neither.
+        platform.keys.watch()  # revocations made elsewhere reach this process in ~1 s
+        if platform.settings.webhook_dispatch:
+            platform.notifier.start()
         for _, spec in platform.model_specs():
             platform.server.warm(spec.name)
         if platform.settings.scheduler:
@@ -56,6 +62,7 @@ def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
         for router in installed.routers():  # each carries its own /api/v1/… prefix
             app.include_router(router)
     app.include_router(models.router)
+    app.include_router(tabular.router)
     app.include_router(jobs.router)
     app.include_router(operations.router)
     app.include_router(outcomes.router)

@@ -18,7 +18,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.utils import is_body_allowed_for_status_code
-from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -222,11 +221,6 @@ def install_error_handlers(app: FastAPI) -> None:
             if refused is not None:
                 return refused
         return _invalid(errors, exc.body)
-
-    @app.exception_handler(ValidationError)
-    async def model_validation_error(_: Request, exc: ValidationError) -> JSONResponse:
-        # Bodies some hot routes validate themselves: same answer as FastAPI's own 422.
-        return _invalid(exc.errors())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

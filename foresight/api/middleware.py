@@ -5,6 +5,8 @@ Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on every request's hot pa
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 import uuid
@@ -13,6 +15,8 @@ from typing import Any
 import structlog
 from starlette.exceptions import HTTPException
 
+from foresight.api.bodies import size_text
+from foresight.api.errors import error_body
 from foresight.platform.monitoring import Metrics
 
 log = structlog.get_logger("foresight.access")
@@ -28,6 +32,15 @@ SECURITY_HEADERS = [
 # /docs loads Swagger UI from a CDN; every other answer gets the strict policy.
 STRICT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 QUIET_PATHS = {"/metrics", "/live", "/ready", "/health"}
+# A client's X-Request-Id goes into headers, logs and error bodies: safe characters only.
+_UNSAFE_ID = re.compile(rb"[^A-Za-z0-9._-]")
+MAX_REQUEST_ID = 64
+
+
+def request_id_of(value: bytes) -> str | None:
+    """A client-supplied request id cut to ``MAX_REQUEST_ID`` safe characters (letters,
+    digits, ``._-``); None if nothing is left."""
+    return _UNSAFE_ID.sub(b"", value)[:MAX_REQUEST_ID].decode("ascii") or None
 
 
 class ObservabilityMiddleware:
@@ -42,7 +55,7 @@ class ObservabilityMiddleware:
         request_id = None
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:64]
+                request_id = request_id_of(value)
                 break
         request_id = request_id or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -79,11 +92,8 @@ class ObservabilityMiddleware:
                     "headers": [(b"content-type", b"application/json")],
                 }
             )
-            body = (
-                b'{"detail": "internal error; quote request id '
-                + request_id.encode("latin-1")
-                + b' to the operator"}'
-            )
+            detail = f"internal error; quote request id {request_id} to the operator"
+            body = json.dumps(error_body(detail)).encode()
             await send_wrapper({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
@@ -115,11 +125,10 @@ class BodyTooLarge(HTTPException):
     """
 
     def __init__(self, limit: int) -> None:
-        size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"
         super().__init__(
             413,
-            f"the request body is larger than the limit of {size}; send fewer records per "
-            "request, or send large data as a CSV upload",
+            f"the request body is larger than the limit of {size_text(limit)}; send fewer "
+            "records per request, or send large data as a CSV upload",
         )
 
 

@@ -24,6 +24,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from foresight.api.bodies import size_text
 from foresight.platform.csvfile import read_csv
 from foresight.platform.errors import InvalidInput, PayloadTooLarge
 
@@ -70,13 +71,9 @@ class Upload:
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"the upload is larger than the limit of {_size(max_bytes)}; "
+        f"the upload is larger than the limit of {size_text(max_bytes)}; "
         "split the file and send the parts as separate requests"
     )
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 async def receive_upload(

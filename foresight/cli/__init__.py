@@ -12,7 +12,7 @@ import os
 import typer
 from pydantic import ValidationError
 
-from foresight.cli import admin, data, registry, run
+from foresight.cli import admin, data, registry, run, tabular
 from foresight.forecast_cli import forecast_command
 from foresight.platform.apps import load_apps
 from foresight.platform.errors import ForesightError
@@ -26,7 +26,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-LOADED = Settings().apps
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """A bad ``FORESIGHT_*`` value in one line: the variable and what is wrong."""
+    return "; ".join(
+        f"FORESIGHT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+    )
+
+
+try:
+    LOADED = Settings().apps
+except ValidationError:
+    # Reported by the callback below, in one line, before any command runs; the
+    # commands are built meanwhile from every installed app.
+    LOADED = None
 try:
     APPS = load_apps(LOADED)
     APPS_ERROR = None
@@ -44,6 +58,7 @@ for _app in APPS:
 app.add_typer(import_cli, name="import", no_args_is_help=True)
 app.add_typer(predict_cli, name="predict", no_args_is_help=True)
 app.add_typer(registry.models_cli, name="models")
+app.add_typer(tabular.tabular_cli, name="tabular")
 app.add_typer(admin.keys_cli, name="keys")
 app.add_typer(admin.webhooks_cli, name="webhooks")
 app.command("audit")(admin.audit)
@@ -67,12 +82,7 @@ def _configure(
     try:
         settings = Settings()
     except ValidationError as exc:
-        fail(
-            "; ".join(
-                f"FORESIGHT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-        )
+        fail(_settings_problem(exc))
     if os.environ.get("COLUMNS", "").isdigit():  # honoured at run time, not only at import
         console.width = int(os.environ["COLUMNS"])
     # The terminal gets readable warnings unless FORESIGHT_LOG_LEVEL / _JSON say otherwise.

@@ -35,10 +35,13 @@ def serve(
     scheduler (one process in the cluster runs each due task)."""
     import uvicorn
 
-    platform = platform_of(ctx)  # migrate once before workers start
+    data_dir = platform_of(ctx).settings.data_dir  # migrate once before workers start
+    # That was all this process needed it for: the server builds its own (with --workers 1
+    # in this very process), so close it rather than keep a second one alive.
+    ctx.find_root().obj.close()
     if workers > 1:
         # Each worker keeps its own counters; /metrics must sum them (docs/operations.md).
-        prepare_multiprocess(platform.settings.data_dir / "prometheus")
+        prepare_multiprocess(data_dir / "prometheus")
     uvicorn.run(
         "foresight.api.main:app_factory",
         factory=True,
@@ -54,12 +57,14 @@ def worker(
     ctx: typer.Context,
     interval: float = typer.Option(None, help="Seconds between checks (default: settings)."),
 ) -> None:
-    """Run scheduled retraining and retention (and nothing else) until Ctrl-C."""
+    """Run scheduled retraining and retention, and send webhooks, until Ctrl-C."""
     platform = platform_of(ctx)
     platform.jobs.recover()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     platform.scheduler.start(interval or platform.settings.scheduler_interval)
+    if platform.settings.webhook_dispatch:
+        platform.notifier.start()  # stopped by the platform's close when the command ends
     console.print(f"worker {platform.scheduler.owner} running; Ctrl-C stops it")
     try:
         while not stop.wait(1.0):

@@ -21,6 +21,8 @@ from foresight.platform.errors import InvalidInput, NotFound
 
 log = structlog.get_logger(__name__)
 
+_MISSING = object()  # not in the cache (a cached None means "unknown or revoked")
+
 ROLES = ("admin", "analyst", "service")
 # What each role may do; a route asks for one permission.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -49,9 +51,13 @@ class KeyStore:
     """Keys in the database, verified through a short in-process cache.
 
     A revocation made anywhere (another replica, ``foresight keys revoke``) reaches this
-    process within ``watch_seconds``: :meth:`watch` polls one aggregate of the revocations
-    in a background thread and drops the cache when it changes, so the request path
-    never waits on that query.
+    process within ``watch_seconds``: :meth:`watch` (started by the API server's lifespan)
+    polls one aggregate of the revocations in a background thread and drops the cache
+    when it changes, so the request path never waits on that query.
+
+    The caches are shared by request threads and the watcher, so they are used under a
+    lock; a generation number, bumped by every drop, stops a lookup that began before a
+    revocation from caching its (now stale) answer after the drop.
     """
 
     def __init__(
@@ -64,6 +70,8 @@ class KeyStore:
         # away, a key this process already knew keeps working (LRU-bounded).
         self._known: LRUCache[str, Principal] = LRUCache(maxsize=10_000)
         self._revocations: tuple[object, ...] | None = None
+        self._lock = threading.Lock()
+        self._generation = 0
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -82,22 +90,30 @@ class KeyStore:
 
     def verify(self, plain: str) -> Principal | None:
         """The key's principal, or None if unknown or revoked (cached briefly)."""
-        if self._watcher is None:
-            self.watch()  # a process that verifies keys follows revocations made elsewhere
-        if plain in self._cache:
-            return self._cache[plain]
+        with self._lock:
+            generation = self._generation
+            try:  # one read: ``in`` then ``[]`` fails when the entry expires in between
+                cached: object = self._cache[plain]
+            except KeyError:
+                cached = _MISSING
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         try:
             principal = self._lookup(plain)
         except (OperationalError, InterfaceError):
-            known = self._known.get(plain)
+            with self._lock:
+                known = self._known.get(plain)
             if known is None:
                 raise  # unknown key and no database: the API answers 503
             return known
-        self._cache[plain] = principal
-        if principal is None:
-            self._known.pop(plain, None)
-        else:
-            self._known[plain] = principal
+        with self._lock:
+            if generation != self._generation:
+                return principal  # a revocation came meanwhile: do not cache what we read
+            self._cache[plain] = principal
+            if principal is None:
+                self._known.pop(plain, None)
+            else:
+                self._known[plain] = principal
         return principal
 
     def _lookup(self, plain: str) -> Principal | None:
@@ -129,19 +145,26 @@ class KeyStore:
         changed = self._revocations is not None and seen != self._revocations
         self._revocations = seen
         if changed:
-            self._cache.clear()
-            self._known.clear()
+            self._drop()
         return changed
 
+    def _drop(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.clear()
+            self._known.clear()
+
     def watch(self) -> None:
-        """Start the revocation watcher thread (idempotent; :meth:`close` stops it)."""
-        if self._watcher is not None or self.watch_seconds <= 0:
-            return
+        """Start the revocation watcher thread (idempotent; :meth:`close` stops it). The
+        API server calls it as it starts; a CLI command that checks no keys does not."""
+        with self._lock:
+            if self._watcher is not None or self.watch_seconds <= 0:
+                return
+            self._watcher = threading.Thread(target=self._watch, name="key-watch", daemon=True)
         try:
             self.refresh()  # the baseline, before anything is cached
         except Exception as exc:
             log.debug("key_watch_failed", error=str(exc))
-        self._watcher = threading.Thread(target=self._watch, name="key-watch", daemon=True)
         self._watcher.start()
 
     def _watch(self) -> None:
@@ -164,8 +187,7 @@ class KeyStore:
             if row is None:
                 raise NotFound(f"no API key with id {key_id}")
             row.revoked_at = utcnow()
-        self._cache.clear()
-        self._known.clear()
+        self._drop()
 
     def summaries(self) -> list[dict[str, Any]]:
         with self.db.session() as s:

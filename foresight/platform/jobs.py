@@ -118,7 +118,10 @@ def share_the_gil() -> None:
     Jobs run in the API's process: a request's path crosses threads (event loop, thread
     pool) a few times, and each crossing may wait a whole switch interval while a job
     scores in pure Python. Measured with a 300,000-row upload on a busy two-core machine,
-    ``/live``'s slowest answer went from 270 ms to 80 ms; the job barely slows."""
+    ``/live``'s slowest answer went from 270 ms to 80 ms; the job barely slows.
+
+    A process-wide setting, so the API server sets it as it starts (its lifespan), not
+    whoever happens to submit a job first."""
     if sys.getswitchinterval() > SWITCH_SECONDS:
         sys.setswitchinterval(SWITCH_SECONDS)
 
@@ -199,6 +202,7 @@ class JobQueue(JobStore):
             if input_file is not None:
                 input_file.unlink(missing_ok=True)
             raise
+        future.add_done_callback(lambda f: self._cancelled(job_id, input_file, f))
         return self.get(job_id), future
 
     def _run(self, job_id: str, fn: JobFn, params: dict[str, Any], input_file: Path | None) -> None:
@@ -234,6 +238,23 @@ class JobQueue(JobStore):
         with self.db.session() as s:
             self._delete_output(s, [job_id])
             return _rowcount(s, self._mine(job_id, "running").values(failed)) > 0
+
+    def _cancelled(self, job_id: str, input_file: Path | None, future: Future[None]) -> None:
+        """A queued job the pool dropped at shutdown: failed now, not left queued."""
+        if not future.cancelled():
+            return
+        if input_file is not None:
+            input_file.unlink(missing_ok=True)
+        error = "cancelled: the server stopped before the job started; submit the job again"
+        failed = {"status": "failed", "finished_at": self.clock(), "error": error}
+        try:
+            with self.db.session() as s:
+                if _rowcount(s, self._mine(job_id, "queued").values(failed)) == 0:
+                    return
+        except Exception:  # the database may be away at shutdown: recovery fails it later
+            log.warning("job_cancel_failed", job_id=job_id, exc_info=True)
+            return
+        self._finished(job_id)
 
     def _finished(self, job_id: str) -> None:
         """Tell ``on_finish`` a job ended; its failure is logged, never raised: the job
@@ -302,7 +323,6 @@ class JobQueue(JobStore):
     def _start_heartbeat(self) -> None:
         with self._lock:  # one thread per queue, started by the first job it holds
             if self._beater is None and not self._stopped.is_set():
-                share_the_gil()
                 self._beater = threading.Thread(
                     target=self._beat_forever, name="job-heartbeat", daemon=True
                 )
@@ -341,9 +361,18 @@ class JobQueue(JobStore):
 
     # ---- reading ---------------------------------------------------------------------
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the pool and the heartbeats; with ``wait``, heartbeats last until running
-        jobs end, without it a job left running is recovered by another queue later."""
+        """Stop taking jobs. With ``wait``, run the queued ones and return when all have
+        ended; without it, queued jobs are cancelled (failed, "submit again") and running
+        ones go on in the background. Either way heartbeats last until the running jobs
+        end: a job left without them would be recovered as failed by another replica
+        while it still runs here (the interpreter waits for pool threads at exit)."""
         if wait:
             self._pool.shutdown(wait=True)
+            self._stopped.set()
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        threading.Thread(target=self._stop_after_jobs, name="job-drain", daemon=True).start()
+
+    def _stop_after_jobs(self) -> None:
+        self._pool.shutdown(wait=True)
         self._stopped.set()
-        self._pool.shutdown(wait=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import socket
 import time
@@ -32,12 +33,13 @@ from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import WebhookDeliveryRow, WebhookRow
 from foresight.platform.errors import Conflict, InvalidInput, NotFound
 from foresight.platform.events import DatabaseEventLog, EventLog, EventOffsetRow
-from foresight.platform.webhook_dispatch import (
-    Dispatcher,
+from foresight.platform.webhook_dispatch import Dispatcher
+from foresight.platform.webhook_leases import (
     DispatchPolicy,
     Item,
     Outcome,
     Subscriber,
+    commit_offset,
     consumer_name,
     delivery_id,
 )
@@ -48,6 +50,10 @@ log = structlog.get_logger(__name__)
 # Events the platform itself publishes; apps add their own (``App.events``).
 PLATFORM_EVENTS = ("model.gate_failed", "model.training_failed", "drift.detected")
 MAX_URL = 1000
+# Every webhook URL matches this (the API documents it as the field's pattern).
+URL_PATTERN = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[!-~]*)?"
+)
 MAX_EVENT = 100
 _EXAMPLE = "e.g. https://crm.example/hooks"
 _REMOVED = "the webhook was removed before this was sent"
@@ -98,6 +104,18 @@ def check_url(url: object) -> str:
         httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError too: lone surrogates
         raise InvalidInput(f"url {shown!r} is not a valid URL ({exc}), {_EXAMPLE}") from None
+    if not URL_PATTERN.fullmatch(url):  # what the API documents; say which part is wrong
+        if not re.fullmatch(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+", host):
+            why = (
+                "its host may hold only letters, digits, dots and hyphens (an IDN in "
+                "punycode), or be an IPv6 address in brackets"
+            )
+        else:
+            why = (
+                "write it as http(s)://host[:port][/path], with no user name, a path of "
+                "printable ASCII (percent-encode the rest) and any query after a /"
+            )
+        raise InvalidInput(f"url {shown!r}: {why}, {_EXAMPLE}")
     return url
 
 
@@ -114,7 +132,8 @@ def check_events(events: Sequence[str]) -> list[str]:
 class Notifier:
     """Webhook subscriptions and their dispatcher.
 
-    ``start=True`` runs the dispatcher in a background thread (the Platform does so unless
+    ``start=True`` (or :meth:`start`) runs the dispatcher in a background thread (the API
+    server's lifespan and ``foresight worker`` do so unless
     ``FORESIGHT_WEBHOOK_DISPATCH=false``); tests call :meth:`run_once` or :meth:`drain`
     instead, with an injected ``client``, ``clock`` and ``sleep``.
     """
@@ -185,7 +204,8 @@ class Notifier:
             s.add(row)
             s.flush()
             webhook_id = row.id
-        self.events.commit(consumer_name(webhook_id), end)
+            # In the same transaction: a remove() right after must find it to delete.
+            commit_offset(s, webhook_id, end, now=self.clock())
         return {"id": webhook_id, "url": url, "events": events, "secret": secret}
 
     def remove(self, webhook_id: int) -> None:

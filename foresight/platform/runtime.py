@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
@@ -18,6 +18,7 @@ from foresight.platform.audit import AuditLog
 from foresight.platform.auth import KeyStore
 from foresight.platform.cache import AppCache, TieredCache, cache_from_kind
 from foresight.platform.db import migrate
+from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import ModelNotFound
 from foresight.platform.events import EventLog, NewEvent, event_log_from_kind
@@ -34,10 +35,6 @@ from foresight.platform.settings import Settings
 from foresight.platform.training import TrainingContext, TrainingPipeline, no_progress
 
 S = TypeVar("S")
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -58,7 +55,7 @@ class Platform:
     monitor: Monitor
     apps: list[App] = field(default_factory=list)
     redis: Any | None = None
-    clock: Callable[[], datetime] = wall_clock
+    clock: Callable[[], datetime] = utcnow
     # App services, one per class and process, created on first use (see service_of).
     services: dict[type, Any] = field(default_factory=dict)
     _specs: dict[str, ModelSpec] = field(default_factory=dict, repr=False)
@@ -73,9 +70,11 @@ class Platform:
         *,
         migrate_db: bool = True,
         notifier: Notifier | None = None,
-        clock: Callable[[], datetime] = wall_clock,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Platform:
-        """Build every service and run migrations (job recovery is the API process's job).
+        """Build every service and run migrations. Starts no background sender: job
+        recovery, the webhook dispatcher and the key revocation watcher belong to the
+        processes that serve (the API's lifespan, ``foresight worker``).
 
         ``apps`` defaults to the packages named in ``settings.apps``.
         """
@@ -115,9 +114,10 @@ class Platform:
             redis_url=settings.redis_url,
             prefix=settings.redis_prefix + "ratelimit",
         )
+        events = event_log_from_kind(settings.event_backend, db, clock=clock)
         notifier = notifier or Notifier(
             db,
-            events=event_log_from_kind(settings.event_backend, db, clock=clock),
+            events=events,
             max_attempts=settings.webhook_max_attempts,
             backoff_seconds=settings.webhook_backoff_seconds,
             rate_per_second=settings.webhook_rate_per_second,
@@ -125,7 +125,6 @@ class Platform:
             pause_seconds=settings.webhook_pause_seconds,
             on_result=lambda status: metrics.webhooks.labels(status).inc(),
             clock=clock,
-            start=settings.webhook_dispatch,
         )
         # ``platform`` is bound below, before any job can run or be recovered.
         jobs = JobQueue(db, on_finish=lambda job: platform.job_finished(job))
@@ -148,7 +147,7 @@ class Platform:
             server=server,
             pipeline=pipeline,
             audit_log=AuditLog(db),
-            events=event_log_from_kind(settings.event_backend, db, clock=clock),
+            events=events,
             monitor=Monitor(
                 db,
                 registry,
@@ -256,6 +255,7 @@ class Platform:
             tuning_seconds=s.tuning_seconds,
             tuning_trials=s.tuning_trials,
             progress=progress,
+            members=tuple(s.tabular_members) if s.tabular_members else None,
         )
 
     def audit(

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="1200/minute", description="Per API key, `limits` syntax.")
     tuning_seconds: float = Field(default=40.0, description="Time box for hyperparameter search.")
     tuning_trials: int = Field(default=60, description="Upper bound on tuning trials.")
+    tabular_members: list[str] | None = Field(
+        default=None,
+        description="Candidates of the tabular learner (linear, catboost, lightgbm); all if unset.",
+    )
     seed: int = 42
     log_level: str = "INFO"
     log_json: bool = True

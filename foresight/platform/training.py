@@ -37,6 +37,7 @@ class TrainingContext:
     tuning_seconds: float
     tuning_trials: int
     progress: Progress = no_progress
+    members: tuple[str, ...] | None = None  # the tabular learner's candidates; None: all
 
 
 @dataclass

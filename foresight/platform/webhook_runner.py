@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 
 import structlog
 
@@ -138,10 +139,14 @@ class DispatchRunner:
                 if self._pool is None or not self._take(webhook_id):
                     continue
                 try:
-                    self._pool.submit(self._serve_in_background, webhook_id)
+                    future = self._pool.submit(self._serve_in_background, webhook_id)
                 except RuntimeError:  # the pool is shutting down: close() is under way
                     self._give_back(webhook_id)
                     return
+                # Given back when the task ends *or is cancelled* (close() cancels queued
+                # tasks, whose own code then never runs): a subscriber left in ``_busy``
+                # would never be served by this process again.
+                future.add_done_callback(partial(self._given_back, webhook_id))
             if wake_at is not None:
                 until = (wake_at - self.clock()).total_seconds()
                 timeout = min(timeout, max(until, 0.01))
@@ -152,8 +157,6 @@ class DispatchRunner:
             moved = self.dispatcher.serve(webhook_id, stop=self._stop.is_set)
         except Exception:
             log.warning("webhook_dispatch_failed", webhook_id=webhook_id, exc_info=True)
-        finally:
-            self._give_back(webhook_id)
         if moved:
             self._wake.set()  # more may be waiting: look again now, not after a poll
 
@@ -163,6 +166,9 @@ class DispatchRunner:
                 return False
             self._busy.add(webhook_id)
             return True
+
+    def _given_back(self, webhook_id: int, _future: Future[None]) -> None:
+        self._give_back(webhook_id)
 
     def _give_back(self, webhook_id: int) -> None:
         with self._lock:

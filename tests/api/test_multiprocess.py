@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from foresight.platform.runtime import Platform
 from tests.conftest import make_customers, make_keys, make_settings
@@ -82,18 +83,38 @@ def _requests_counted(metrics: str, route: str) -> float:
     return sum(float(m) for m in re.findall(pattern, metrics, flags=re.M))
 
 
+def _requests_in_file(path: Path, route: str) -> float:
+    """Requests one worker counted, from its own multiprocess file."""
+    return sum(
+        sample.value
+        for metric in MultiProcessCollector.merge([str(path)])
+        for sample in metric.samples
+        if sample.name == "foresight_http_requests_total" and sample.labels["route"] == route
+    )
+
+
 def test_metrics_of_two_workers_are_summed_at_every_scrape(
     trained: Platform, stopper: list[ApiProcess]
 ) -> None:
     api = ApiProcess(_env(trained, trained.settings.data_dir), workers=2)
     stopper.append(api)
     api.start()
-    with httpx.Client(base_url=api.url, timeout=5) as client:
-        for _ in range(120):  # new connections: the kernel spreads them over both workers
-            httpx.get(f"{api.url}/live", timeout=5)
-        scrapes = [client.get("/metrics").text for _ in range(6)]
+    for _ in range(120):  # new connections: the kernel spreads them over both workers
+        httpx.get(f"{api.url}/live", timeout=5)
+    # Each worker writes its counters to its own file; read them one by one. A request
+    # is counted after its response is sent, so the last one may land a moment later.
+    deadline = time.monotonic() + 5
+    while True:
+        files = (trained.settings.data_dir / "prometheus").glob("counter_*.db")
+        per_worker = {path.name: _requests_in_file(path, "/live") for path in files}
+        answered = [n for n in per_worker.values() if n > 0]
+        if sum(answered) >= 120 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(answered) == 2 and sum(answered) >= 120, per_worker  # both workers answered
+    scrapes = [httpx.get(f"{api.url}/metrics", timeout=5).text for _ in range(6)]
     counts = [_requests_counted(text, "/live") for text in scrapes]
-    # One worker alone answered about half; every scrape must show all of them.
+    # One worker alone answered only its share; every scrape must show all of them.
     assert all(c >= 120 for c in counts), counts
     assert "foresight_churn_high_risk_customers" in scrapes[0]
 
@@ -112,7 +133,7 @@ def test_restarting_one_api_process_leaves_the_others_job_running(
     stopper.extend([one, other])
     one.start()
     other.start()
-    rows = 300_000  # a few seconds of scoring
+    rows = 100_000  # tens of seconds of scoring: far longer than a restart
     big = customers.drop(columns=["left"]).sample(rows, replace=True, random_state=1)
     big["account"] = np.char.add("B", np.arange(rows).astype(str))
     csv = pd.DataFrame(big).to_csv(index=False).encode()
@@ -123,6 +144,9 @@ def test_restarting_one_api_process_leaves_the_others_job_running(
     status_url = f"{one.url}{job['status_url']}"
     other.kill()  # a crash of the other replica while the job runs ...
     other.start()  # ... and its restart, which recovers stale jobs
+    state = httpx.get(status_url, headers=keys["service"], timeout=10).json()
+    # Otherwise the job finished before the restart and the test proves nothing.
+    assert state["status"] == "running", state
     seen = set()
     deadline = time.monotonic() + 180
     while True:

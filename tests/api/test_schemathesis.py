@@ -38,7 +38,8 @@ MAX_EXAMPLES = 20
 # churn features checked against the serving model's signature (its fields, categories
 # and types are known only once a model is trained, and change when it is retrained).
 # Uploads: any bytes fit `format: binary`, but only a CSV with the model's (or the
-# import's) columns can be scored or imported.
+# import's) columns can be scored or imported. A tabular model's records, likewise, are
+# checked against the signature of the model the path names.
 DATA_CHECKED = [
     "POST /api/v1/churn/predict",
     "POST /api/v1/churn/predict/batch",
@@ -47,6 +48,9 @@ DATA_CHECKED = [
     "GET /api/v1/forecast/top-products",
     "GET /api/v1/sales/forecast",
     "POST /api/v1/sales/transactions",
+    "POST /api/v1/models/{model_id}/predict",
+    # A URL the schema's string allows may still be no URL (a port above 65535): a 422.
+    "POST /api/v1/admin/webhooks",
 ]
 ACCEPTED_WITH_422 = ["2xx", "401", "403", "404", "409", "422", "429"]
 # Negative-data rejection expects a 4xx for any schema-violating request. A query string

@@ -54,6 +54,14 @@ def test_a_url_without_http_or_host_is_a_422_saying_what_to_fix(hooks, url, word
     assert client.get(HOOKS, headers=keys["admin"]).json() == []
 
 
+def test_a_misspelt_event_is_a_422_naming_the_known_one(hooks) -> None:
+    _, client, keys, _ = hooks
+    body = {"url": "https://crm.example/h", "events": ["churn.high_rsk"]}
+    r = client.post(HOOKS, json=body, headers=keys["admin"])
+    assert r.status_code == 422 and "churn.high_risk" in r.json()["detail"]
+    assert client.get(HOOKS, headers=keys["admin"]).json() == []
+
+
 def test_subscribe_announce_list_and_remove(hooks) -> None:
     platform, client, keys, state = hooks
     created = client.post(
@@ -88,9 +96,9 @@ def test_subscribe_announce_list_and_remove(hooks) -> None:
 def test_dead_deliveries_are_listed_and_replayed(hooks) -> None:
     platform, client, keys, state = hooks
     state["status"] = 503
-    client.post(
+    hook = client.post(
         HOOKS, json={"url": "https://crm.example/h", "events": ["*"]}, headers=keys["admin"]
-    )
+    ).json()
     platform.announce("model.gate_failed", {"model": "x"})
     platform.notifier.drain()
     dead = client.get(f"{HOOKS}/deliveries", params={"status": "dead"}, headers=keys["admin"])
@@ -108,6 +116,12 @@ def test_dead_deliveries_are_listed_and_replayed(hooks) -> None:
     assert state["requests"][-1].headers["X-Foresight-Delivery"] == row["delivery_id"]
     r = client.post(f"{HOOKS}/deliveries/{row['id']}/replay", headers=keys["admin"])
     assert r.status_code == 409  # only undelivered ones
+    assert client.delete(f"{HOOKS}/{hook['id']}", headers=keys["admin"]).status_code == 204
+    state["status"] = 503
+    platform.announce("model.gate_failed", {"model": "x"})
+    platform.notifier.drain()
+    # Removed: nothing more sent (5 failed + 1 replayed) nor stored as dead.
+    assert len(state["requests"]) == 6 and len(platform.notifier.deliveries()) == 1
     bad = client.get(f"{HOOKS}/deliveries", params={"status": "lost"}, headers=keys["admin"])
     assert bad.status_code == 422
 

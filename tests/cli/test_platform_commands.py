@@ -98,3 +98,22 @@ def test_bad_configuration_is_one_clear_line(data_env: dict) -> None:
     r = runner.invoke(app, ["schedule"], env={**data_env, "FORESIGHT_MONITOR_SCHEDULE": "often"})
     assert r.exit_code == 1 and "FORESIGHT_MONITOR_SCHEDULE" in r.output
     assert "accepted schedules" in r.output and "Traceback" not in r.output
+
+
+def test_a_bad_setting_is_one_line_even_when_the_cli_is_first_imported(
+    data_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import foresight.cli as cli
+
+    monkeypatch.setenv("FORESIGHT_WEBHOOK_MAX_ATTEMPTS", "abc")
+    try:
+        fresh = importlib.reload(cli)  # the import used to die with a pydantic traceback
+        r = runner.invoke(fresh.app, ["models", "list"], env=data_env)
+    finally:
+        monkeypatch.delenv("FORESIGHT_WEBHOOK_MAX_ATTEMPTS")
+        importlib.reload(cli)
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith("error: FORESIGHT_WEBHOOK_MAX_ATTEMPTS: ")
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output

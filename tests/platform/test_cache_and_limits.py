@@ -87,6 +87,63 @@ def test_tiered_cache_with_an_unreachable_redis_server() -> None:
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_delete_many_drops_exactly_the_given_keys(backend: str, redis_prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    cache = MemoryCache() if backend == "memory" else RedisCache(client, redis_prefix)
+    for i in range(1200):  # more than one DEL command's worth
+        cache.set(f"t:{i}", i, ttl=60)
+    cache.set("keep", 1, ttl=60)
+    assert cache.delete_many(f"t:{i}" for i in range(1200)) == 1200
+    assert cache.delete_many(["t:1", "absent"]) == 0 and cache.delete_many([]) == 0
+    assert cache.get("t:5") is None and cache.get("keep") == 1
+
+
+class FlakyL2(MemoryCache):
+    """An L2 that can be taken away and brought back."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("redis is down")
+
+    def get(self, key):
+        self._check()
+        return super().get(key)
+
+    def set(self, key, value, ttl):
+        self._check()
+        super().set(key, value, ttl)
+
+    def delete_prefix(self, prefix):
+        self._check()
+        return super().delete_prefix(prefix)
+
+    def delete_many(self, keys):
+        self._check()
+        return super().delete_many(keys)
+
+
+def test_invalidation_while_l2_is_away_clears_l1_and_reaches_l2_when_it_is_back() -> None:
+    now = [0.0]
+    l2 = FlakyL2()
+    cache = TieredCache(MemoryCache(), l2, l2_retry_after=5.0, clock=lambda: now[0])
+    for key in ("a:1", "a:2", "b:1", "b:2"):
+        cache.set(key, key, ttl=3600)
+    l2.down = True
+    # No exception: the caller's transaction already committed (this used to be a 500).
+    assert cache.delete_prefix("a:") == 2  # found in L1
+    assert cache.delete_many(["b:1"]) == 1
+    assert cache.get("a:1") is None and cache.get("b:1") is None and cache.get("b:2") == "b:2"
+    l2.down = False
+    assert l2.get("a:1") == "a:1"  # other replicas would still read these from L2...
+    now[0] = 6.0  # ...until the breaker lets this process reach L2 again
+    assert cache.get("c:1") is None  # any L2 call replays the missed invalidations first
+    assert l2.get("a:1") is None and l2.get("a:2") is None and l2.get("b:1") is None
+    assert l2.get("b:2") == "b:2"
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_rate_limit_blocks_with_retry_after(backend: str, redis_prefix: str) -> None:
     kind = "memory" if backend == "memory" else "redis"
     limiter = rate_limiter_from_kind(

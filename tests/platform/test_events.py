@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -270,14 +269,6 @@ class EventLogContract:
 
         assert len(published) == writers * rounds * 3 // 2
         assert consumed == sorted(published)  # every offset, once, in order, none skipped
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    migrate.upgrade(database, [])
-    yield database
-    database.dispose()
 
 
 class TestDatabaseEventLog(EventLogContract):

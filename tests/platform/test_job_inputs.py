@@ -16,9 +16,9 @@ from structlog.testing import capture_logs
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import JobBlobRow, JobRow
 from foresight.platform.jobs import INPUT_CHUNK_ROWS, Job, JobContext, JobQueue
-from tests.platform.test_jobs import T0, Clock, blob_names, blocking, db, fresh_job_log, queues
+from tests.platform.test_jobs import T0, Clock, blob_names, blocking, fresh_job_log, queues
 
-__all__ = ["db", "queues"]  # fixtures shared with test_jobs.py
+__all__ = ["queues"]  # a fixture shared with test_jobs.py (db comes from conftest)
 
 
 def test_input_records_are_stored_and_read_a_chunk_at_a_time(

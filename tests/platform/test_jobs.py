@@ -15,7 +15,6 @@ from structlog.testing import capture_logs
 
 from foresight.platform import job_store as jobs_module
 from foresight.platform import jobs as job_queue_module
-from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import JobBlobRow, JobRow
 from foresight.platform.errors import Conflict, InvalidInput, JobNotFound
@@ -52,14 +51,6 @@ class Clock:
 
     def at(self, seconds: float) -> None:
         self.now = T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    migrate.upgrade(database, [])
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
@@ -108,7 +99,8 @@ def test_a_live_owner_keeps_its_job_until_it_stops_heartbeating(
 ) -> None:
     other_db = Database(db_url)  # replica B: its own engine on the same database
     clock_a, clock_b = Clock(), Clock()
-    a = queues(owner="replica-a", clock=clock_a)
+    # A's heartbeat thread would stamp A's own (standing) clock anyway; 20 s keeps it out.
+    a = queues(owner="replica-a", clock=clock_a, heartbeat_seconds=20.0)
     b = queues(other_db, owner="replica-b", clock=clock_b)
     started, release = threading.Event(), threading.Event()
     job, future = a.submit(app="t", kind="slow", fn=blocking(started, release))
@@ -128,8 +120,7 @@ def test_a_live_owner_keeps_its_job_until_it_stops_heartbeating(
         T0 + timedelta(seconds=20),
     )
 
-    a.shutdown(wait=False)  # A stops heartbeating; its worker is still inside the job
-    clock_b.at(51)  # 31 s since A's last heartbeat
+    clock_b.at(51)  # 31 s since A's last heartbeat: A hangs, its worker still in the job
     assert b.recover() == 1
     failed = b.get(job.id)
     assert (failed.status, failed.error, failed.finished_at) == ("failed", STALE_ERROR, clock_b.now)
@@ -155,6 +146,30 @@ def test_heartbeat_thread_stamps_every_job_its_owner_holds(
     release.set()
 
 
+def test_a_queue_shut_down_without_waiting_heartbeats_its_running_job_to_the_end(
+    db: Database, db_url: str, queues: Callable[..., JobQueue]
+) -> None:
+    """Platform.close() does not wait for jobs; the running one must keep its heartbeat
+    (another replica would fail it while it still runs here), the queued one is failed
+    at once instead of waiting to be recovered."""
+    other_db = Database(db_url)
+    a = queues(owner="a", workers=1, heartbeat_seconds=0.05, stale_after_seconds=0.3)
+    b = queues(other_db, owner="b", heartbeat_seconds=0.05, stale_after_seconds=0.3)
+    started, release = threading.Event(), threading.Event()
+    running, future = a.submit(app="t", kind="slow", fn=blocking(started, release))
+    queued, _ = a.submit(app="t", kind="next", fn=lambda ctx: {"ran": True})
+    assert started.wait(10)
+    a.shutdown(wait=False)
+    time.sleep(0.8)  # well past stale_after: only heartbeats keep the job alive
+    assert b.recover() == 0
+    assert a.get(queued.id).status == "failed"
+    assert "submit the job again" in (a.get(queued.id).error or "")
+    release.set()
+    future.result(timeout=10)
+    assert a.get(running.id).status == "done"
+    other_db.dispose()
+
+
 def test_recovery_of_jobs_without_heartbeat_goes_by_their_age(
     db: Database, queues: Callable[..., JobQueue]
 ) -> None:
@@ -177,7 +192,9 @@ def test_a_recovered_job_never_turns_done_when_its_slow_worker_finishes(
 ) -> None:
     clock = Clock()
     finished_a: list[Job] = []
-    a = queues(owner="a", clock=clock, workers=1, on_finish=finished_a.append)
+    a = queues(
+        owner="a", clock=clock, workers=1, heartbeat_seconds=20.0, on_finish=finished_a.append
+    )
     b = queues(owner="b", clock=clock)
     started, release = threading.Event(), threading.Event()
     seen: list[str] = []
@@ -199,8 +216,7 @@ def test_a_recovered_job_never_turns_done_when_its_slow_worker_finishes(
     assert started.wait(10)
     assert blob_names(db, job.id) == ["out:000000000000"]
 
-    a.shutdown(wait=False)  # A's process hangs: no more heartbeats, its worker still busy
-    clock.at(31)
+    clock.at(31)  # A's process hangs: no heartbeat for 31 s, its worker still busy
     assert b.recover() == 2
     release.set()
     future.result(timeout=10)

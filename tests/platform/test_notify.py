@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import WebhookDeliveryRow, WebhookRow
 from foresight.platform.errors import Conflict, InvalidInput
-from foresight.platform.events import DatabaseEventLog, NewEvent
+from foresight.platform.events import DatabaseEventLog, EventOffsetRow, NewEvent
 from foresight.platform.notify import Notifier, check_url, sign, verify
 
 
@@ -333,6 +334,55 @@ def test_a_removed_subscriber_receives_nothing_more(db, clock) -> None:
         n.replay(n.deliveries("dead")[0]["id"])
 
 
+def test_a_remove_racing_a_delivery_does_not_bring_its_offset_back(db, clock) -> None:
+    """remove() lands right after a delivery's record commits (deterministically, from
+    the commit hook): the removed consumer's offset must stay gone, or the log's purge
+    (the least committed offset) would never move past it again."""
+    receiver = Receiver(clock)
+    n = make(db, clock, receiver)
+    hook = n.add("http://crm.local/hook", ["*"])
+    announce(n, "e", {"n": 1})
+    removed: list[bool] = []
+
+    def remove_after_the_record(session: Session) -> None:
+        if receiver.requests and not removed:
+            removed.append(True)
+            n.remove(hook["id"])
+
+    event.listen(Session, "after_commit", remove_after_the_record)
+    try:
+        n.drain()
+    finally:
+        event.remove(Session, "after_commit", remove_after_the_record)
+    assert removed and receiver.data() == [{"n": 1}]
+    with db.session() as s:
+        assert s.scalars(select(EventOffsetRow.consumer)).all() == []
+    clock.now += timedelta(days=1)
+    assert n.events.purge(clock.now) == 1  # nothing holds the log back
+
+
+def test_a_slow_rate_ends_the_lease_instead_of_sleeping_in_it(db, clock) -> None:
+    """At one request per 100 s the wait between two events would outlast the 60 s
+    lease (another process would take over and send too): the page ends instead and the
+    subscriber comes back due when the wait is over."""
+    receiver = Receiver(clock)
+    slept: list[float] = []
+    n = make(db, clock, receiver, rate_per_second=0.01)
+    n.sleep = lambda seconds: slept.append(seconds)  # a sleep that does not move the clock
+    n.add("http://crm.local/hook", ["*"])
+    announce(n, "e", {"n": 1})
+    announce(n, "e", {"n": 2})
+    assert n.run_once()
+    assert receiver.data() == [{"n": 1}] and slept == []
+    with db.session() as s:
+        assert s.scalar(select(WebhookRow.lease_owner)) is None  # given up, not held asleep
+    ready, wake_at = n.dispatcher.due()
+    assert ready == [] and wake_at == clock.now + timedelta(seconds=100)
+    clock.now = wake_at
+    assert n.run_once()
+    assert receiver.data() == [{"n": 1}, {"n": 2}]
+
+
 @pytest.mark.parametrize(
     ("url", "words"),
     [
@@ -345,6 +395,9 @@ def test_a_removed_subscriber_receives_nothing_more(db, clock) -> None:
         ("http://crm.example:99999/h", "not a valid URL"),
         ("http://[::1/h", "not a valid URL"),
         ("http://crm.example/a b", "spaces"),
+        ("http://0*", "letters, digits, dots and hyphens"),  # the documented pattern
+        ("https://ops:pw@crm.example/h", "no user name"),
+        ("https://crm.example?a=1", "any query after a /"),
         ("", "url is required"),
         ("https://crm.example/" + "x" * 1000, "at most 1000"),
     ],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import WebhookDeliveryRow, WebhookRow
 from foresight.platform.events import DatabaseEventLog, NewEvent
 from foresight.platform.notify import Notifier
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    migrate.upgrade(database, [])
-    yield database
-    database.dispose()
 
 
 class ConcurrencyProbe:
@@ -77,6 +68,38 @@ def test_two_processes_never_send_one_subscribers_events_together(db: Database) 
     assert set(probe.most.values()) == {1}  # one request in flight per subscriber
     with db.session() as s:
         assert s.scalars(sa.select(WebhookRow.lease_owner)).all() == [None, None, None]
+
+
+def test_close_still_drains_subscribers_whose_queued_task_was_cancelled(db: Database) -> None:
+    """One sending thread, two subscribers: the second's task waits in the pool queue when
+    close() cancels it; close's drain must then still send to it, not wait out its
+    timeout believing another thread is serving it."""
+    release = threading.Event()
+    received: list[str] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        received.append(request.url.path)
+        if request.url.path == "/first":
+            release.wait(10)
+        return httpx.Response(204)
+
+    client = httpx.Client(transport=httpx.MockTransport(receiver))
+    n = Notifier(db, client=client, concurrency=1, poll_seconds=0.05, rate_per_second=1000)
+    n.add("http://crm.local/first", ["*"])
+    n.add("http://crm.local/second", ["*"])
+    n.events.publish("e", "k", {})
+    n.start()
+    n.publish("e", {})
+    deadline = time.monotonic() + 10
+    while not received:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)  # the second subscriber's task is queued behind the blocked first
+    threading.Timer(0.2, release.set).start()
+    started = time.monotonic()
+    n.close(timeout=5)
+    assert sorted(received) == ["/first", "/second"]
+    assert time.monotonic() - started < 4
 
 
 def test_upgrade_keeps_stored_deliveries_and_does_not_resend_the_past(db_url: str) -> None:

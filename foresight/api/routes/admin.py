@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from foresight.api.deps import Admin, PlatformDep
 from foresight.platform.audit import AuditQuery
 from foresight.platform.errors import InvalidInput
-from foresight.platform.notify import MAX_EVENT, MAX_URL, check_url
+from foresight.platform.notify import MAX_EVENT, MAX_URL, URL_PATTERN, check_url
 from foresight.platform.schemas import MAX_JSON_INT, IsoDateTime
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -38,7 +38,7 @@ class WebhookCreate(BaseModel):
         max_length=MAX_URL,
         examples=["https://crm.example/hooks/foresight"],
         # Documented only: the validator below says what is wrong in plainer words.
-        json_schema_extra={"pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"},
+        json_schema_extra={"pattern": f"^{URL_PATTERN.pattern}$"},
     )
     events: list[EventName] = Field(
         min_length=1, max_length=100, examples=[["model.gate_failed"]], description="* for all."

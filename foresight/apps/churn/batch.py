@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from foresight.apps.churn.features import json_records
 from foresight.apps.churn.model import MODEL_NAME, Scored
-from foresight.apps.churn.schemas import BatchRequest
-from foresight.apps.churn.service import ChurnService
 from foresight.platform.csvfile import (
     count_lines,
     detect_encoding,
@@ -29,6 +27,9 @@ from foresight.platform.csvfile import (
 )
 from foresight.platform.errors import InvalidInput
 from foresight.platform.jobs import MAX_ERRORS, Job, JobContext, JobLost
+
+if TYPE_CHECKING:  # the service scores its own table with score_chunks
+    from foresight.apps.churn.service import ChurnService
 
 CHUNK_ROWS = 20_000  # rows scored at a time: memory and GC pauses follow it
 MONITOR_SAMPLE = 200  # rows per chunk kept for the drift check
@@ -41,20 +42,23 @@ def score_chunks(
     *,
     source: str,
     job_id: str | None = None,
+    monitor: bool = True,
 ) -> Iterator[tuple[int, Scored]]:
     """Score and store chunk after chunk; yields (first row number, scored chunk).
-    A sample of each chunk's inputs goes to the drift monitor."""
+    A sample of each chunk's inputs goes to the drift monitor (unless ``monitor`` is
+    False: re-scoring the stored customers is not new traffic)."""
     first = 1
     for chunk in chunks:
         chunk = chunk.reset_index(drop=True)
         scored = service.score_frame(chunk)
         service.store_scores(scored, source=source, job_id=job_id)
-        good = chunk[scored.ok]
-        sample = good.sample(min(len(good), MONITOR_SAMPLE), random_state=first)
-        names = [c for c in service.served().model.signature.names if c in sample.columns]
-        service.p.monitor.record_inputs(
-            MODEL_NAME, scored.model_version, json_records(sample[names])
-        )
+        if monitor:
+            good = chunk[scored.ok]
+            sample = good.sample(min(len(good), MONITOR_SAMPLE), random_state=first)
+            names = [c for c in service.served().model.signature.names if c in sample.columns]
+            service.p.monitor.record_inputs(
+                MODEL_NAME, scored.model_version, json_records(sample[names])
+            )
         yield first, scored
         first += len(chunk)
 
@@ -142,15 +146,6 @@ def submit(service: ChurnService, records: list[dict[str, Any]]) -> Job:
         app="churn", kind="predict_batch", fn=partial(run_batch, service), records=records
     )
     return job
-
-
-def submit_json(service: ChurnService, body: bytes) -> Job:
-    """Queue a JSON batch body (``{"customers": [...]}``); a malformed one is a 422."""
-    try:
-        records = BatchRequest.model_validate_json(body).customers
-    except ValueError as exc:
-        raise InvalidInput(f"invalid JSON batch: {exc}") from None
-    return submit(service, records)
 
 
 def submit_file(service: ChurnService, path: Path) -> Job:

@@ -11,6 +11,8 @@ import pandas as pd
 from foresight.platform.errors import InvalidInput
 
 TRUE_LABELS = ("yes", "true", "1", "y", "churn", "churned")
+MAX_ID_CHARS = 100  # the customer id columns hold this much (store.py)
+MAX_NAME_CHARS = 100  # the id and target column names, and the positive label
 
 
 @dataclass
@@ -48,7 +50,11 @@ def split_table(
     """Check the id and target columns and split the frame; returns the positive label used."""
     if frame.empty:
         raise InvalidInput("the file has no rows")
-    missing = [c for c in (id_column, target_column) if c and c not in frame.columns]
+    for what, name in (("id column", id_column), ("target column", target_column)):
+        if name and len(name) > MAX_NAME_CHARS:
+            raise InvalidInput(f"the {what}'s name is longer than {MAX_NAME_CHARS} characters")
+    # An empty name ("") is a column the file does not have, not "no column".
+    missing = [c for c in (id_column, target_column) if c is not None and c not in frame.columns]
     if missing:
         raise InvalidInput(
             f"column(s) not in the file: {', '.join(missing)}; the file has: "
@@ -59,6 +65,13 @@ def split_table(
     if ids.eq("").any() or frame[id_column].isna().any():
         rows = np.flatnonzero(ids.eq("").to_numpy() | frame[id_column].isna().to_numpy())[:10]
         raise InvalidInput(f"empty {id_column} in row(s) {', '.join(str(r + 2) for r in rows)}")
+    too_long = ids.str.len() > MAX_ID_CHARS
+    if too_long.any():
+        rows = np.flatnonzero(too_long.to_numpy())[:10]
+        raise InvalidInput(
+            f"{id_column} is longer than {MAX_ID_CHARS} characters in row(s) "
+            + ", ".join(str(r + 2) for r in rows)
+        )
     dupes = ids[ids.duplicated()].unique()
     if len(dupes):
         raise InvalidInput(f"duplicate {id_column}: {', '.join(dupes[:10])}")
@@ -71,6 +84,8 @@ def split_table(
                 f"target {target_column} is empty in row(s) {', '.join(str(r + 2) for r in rows)}"
             )
         positive_label = positive_label or infer_positive_label(col)
+        if len(positive_label) > MAX_NAME_CHARS:
+            raise InvalidInput(f"the positive label is longer than {MAX_NAME_CHARS} characters")
         target = (col.astype(str).str.strip() == positive_label).to_numpy(dtype=np.int64)
     features = frame.drop(columns=[c for c in (id_column, target_column) if c])
     if features.shape[1] == 0:

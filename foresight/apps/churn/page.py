@@ -100,7 +100,7 @@ if customer_id:
                         name,
                         options,
                         index=options.index(current) if current in options else 0,
-                        key=f"whatif-{name}",
+                        key=f"whatif-{customer_id}-{name}",  # per customer: starts from its values
                     )
                 else:
                     value = stored.get(name)
@@ -108,7 +108,7 @@ if customer_id:
                         name,
                         value=float(value) if value is not None else 0.0,
                         min_value=0.0 if (field["minimum"] or 0) >= 0 else None,
-                        key=f"whatif-{name}",
+                        key=f"whatif-{customer_id}-{name}",  # per customer: starts from its values
                     )
         try:
             what_if = client.post(

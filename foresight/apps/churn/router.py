@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from foresight.api.bodies import parse_body
 from foresight.api.deps import Predictor, Reader, Writer, service_from, service_of
 from foresight.api.uploads import receive_upload, upload_body
 from foresight.apps.churn import batch
@@ -45,7 +46,7 @@ async def predict_churn(request: Request, _: Predictor) -> Response:
     """Churn probability, tier, top factors (exact TreeSHAP) and input warnings for one customer."""
     # Parsed and validated in one pydantic-core pass instead of FastAPI's body
     # machinery, and answered as JSON directly: this is the hottest route.
-    body = PredictRequest.model_validate_json(await request.body())
+    body = parse_body(PredictRequest, await request.body())
     answer = service_from(request, ChurnService).predict(body)
     return Response(json.dumps(answer), media_type="application/json")
 
@@ -62,7 +63,9 @@ async def submit_batch(request: Request, service: Service, _: Predictor) -> JobA
     # thread, and the job reads the file chunk by chunk in its own worker.
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()
-        job = await run_in_threadpool(batch.submit_json, service, body)
+        job = await run_in_threadpool(
+            lambda: batch.submit(service, parse_body(BatchRequest, body).customers)
+        )
     else:
         with await receive_upload(request, max_bytes=MAX_UPLOAD_BYTES) as upload:
             job = await run_in_threadpool(batch.submit_file, service, upload.path)

@@ -13,7 +13,8 @@ import pandas as pd
 
 from foresight.apps.churn import model as churn_model
 from foresight.apps.churn.alerts import HighRiskAlerts
-from foresight.apps.churn.features import json_records, split_table
+from foresight.apps.churn.batch import CHUNK_ROWS, score_chunks
+from foresight.apps.churn.features import MAX_ID_CHARS, json_records, split_table
 from foresight.apps.churn.model import Scored
 from foresight.apps.churn.schemas import ChurnSettings, PredictRequest
 from foresight.apps.churn.store import ChurnDatasetRow, ChurnPredictionRow, ChurnStore
@@ -164,10 +165,13 @@ class ChurnService:
         record = churn_model.prediction_row(
             req.customer_id, p, served.label, served.fallback, source="api", at=now
         )
-        if req.customer_id is not None:
-            # Before logging this prediction: the alert compares with the one before it.
-            self.alerts.check({req.customer_id: (record["risk_tier"], p)}, served.label)
-        self.log.add(record)
+        if req.customer_id is None:
+            self.log.add(record)
+        else:
+            # Behind the answer: the check does blocking I/O (cache, a SELECT, an insert).
+            self.alerts.check_then_log(
+                {req.customer_id: (record["risk_tier"], p)}, served.label, record
+            )
         self._risk_changed = True  # the gauge recounts at a later scrape
         self.p.monitor.record_inputs(NAME, served.label, [features])
         metrics = self.p.metrics
@@ -230,7 +234,11 @@ class ChurnService:
         )
         ignore = {c for c in (id_col, ds.target_column if ds else None) if c}
         ignore |= set(signature.dropped)
-        errors: list[FieldError] = []
+        errors: list[FieldError] = [
+            FieldError(str(id_col), f"longer than {MAX_ID_CHARS} characters", pos)
+            for pos, cid in enumerate(ids)
+            if cid is not None and len(cid) > MAX_ID_CHARS
+        ]
         warnings: list[FieldWarning] = []
         for col in frame.columns:
             if col not in ignore and col not in signature.names:
@@ -266,6 +274,7 @@ class ChurnService:
             rows.append(row | {"job_id": job_id})
             latest[cid] = (result["risk_tier"], p)
         if latest:
+            self.alerts.drain()  # single predictions queued before this chunk come before it
             self.alerts.check(latest, scored.model_version)
         self.store.add_predictions(rows)
         self._risk_changed = True
@@ -284,16 +293,19 @@ class ChurnService:
             return 0
         ids, features, _ = self.store.customers(ds.columns)
         features.insert(0, ds.id_column, ids)
-        scored = self.score_frame(features)
-        self.store_scores(scored, source="batch")
-        return int(scored.ok.sum())
+        del ids
+        # Chunk by chunk, like a batch job: the scored rows, their results and the
+        # prediction rows are held for one chunk at a time, not for the whole table.
+        chunks = (features.iloc[i : i + CHUNK_ROWS] for i in range(0, len(features), CHUNK_ROWS))
+        scored = score_chunks(self, chunks, source="batch", monitor=False)
+        return sum(int(s.ok.sum()) for _, s in scored)
 
     def resolve_outcome(self, item: OutcomeIn) -> Outcome:
         """The prediction an outcome judges: by id, or the customer's latest prediction
         made before the outcome was observed."""
         ds = self.dataset()
         at = item.observed_at or self.clock()
-        self.log.flush()
+        self.flush()
         if item.prediction_id is not None:
             row = self.store.prediction(item.prediction_id)
         else:
@@ -313,21 +325,21 @@ class ChurnService:
 
     # ---- history and lists -------------------------------------------------------------
     def history(self, customer_id: str, limit: int = 100) -> list[ChurnPredictionRow]:
-        self.log.flush()
+        self.flush()
         return self.store.history(customer_id, limit)
 
     def recent(self, limit: int = 50) -> list[ChurnPredictionRow]:
-        self.log.flush()
+        self.flush()
         return self.store.recent(limit)
 
     def at_risk(
         self, *, tier: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[ChurnPredictionRow]:
-        self.log.flush()
+        self.flush()
         return self.store.at_risk(tier=tier, limit=limit, offset=offset)
 
     def risk_summary(self) -> dict[str, Any]:
-        self.log.flush()
+        self.flush()
         arr = np.array(self.store.latest_probabilities())
         tiers = churn_model.risk_tiers(arr) if len(arr) else np.array([])
         hist = np.histogram(arr, bins=10, range=(0, 1))[0] if len(arr) else np.zeros(10)
@@ -348,5 +360,11 @@ class ChurnService:
             return cached[1]
         return int(self.risk_summary()["tiers"]["high"])
 
+    def flush(self) -> None:
+        """Write every prediction answered so far (after its queued alert check)."""
+        self.alerts.drain()
+        self.log.flush()
+
     def close(self) -> None:
+        self.alerts.close()  # queued checks end by logging their rows
         self.log.close()

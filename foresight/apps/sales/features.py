@@ -19,6 +19,8 @@ HOLDOUT = 30  # the seed's gate: the last 30 days, candidate against production
 MIN_DAYS = HOLDOUT + 4 * 7  # shortest history worth training on
 SEASON = 7
 REQUIRED = ("product_id", "sold_at", "quantity")
+# Longest text the tables hold (store.py), checked here so an import says which rows.
+TEXT_LIMITS = {"product_id": 100, "category": 100, "product_name": 200, "order_id": 100}
 
 
 def product_uid(product_id: str) -> str:
@@ -45,6 +47,12 @@ def check_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     if (tx["product_id"] == "").any() or frame["product_id"].isna().any():
         empty = (tx["product_id"] == "") | frame["product_id"].isna()
         raise InvalidInput(f"product_id is empty in row(s) {row_numbers(empty)}")
+    long_ids = tx["product_id"].str.len() > TEXT_LIMITS["product_id"]
+    if long_ids.any():
+        raise InvalidInput(
+            f"product_id is longer than {TEXT_LIMITS['product_id']} characters in row(s) "
+            + row_numbers(long_ids)
+        )
     sold = pd.to_datetime(tx["sold_at"], errors="coerce", utc=True)
     if sold.isna().any():
         raise InvalidInput(
@@ -66,19 +74,36 @@ def check_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     if (tx["quantity"] < 0).any():
         raise InvalidInput(f"quantity is negative in row(s) {row_numbers(tx['quantity'] < 0)}")
     tx["revenue"] = _revenue(tx)
+    for col in ("category", "product_name", "order_id"):
+        if col in tx.columns:
+            tx[col] = _text(tx[col], col)
     if "category" in tx.columns:
-        tx["category"] = tx["category"].where(tx["category"].notna(), None)
         if tx["category"].isna().all():
             tx = tx.drop(columns=["category"])
         else:
-            tx["category"] = tx["category"].astype(str).str.strip()
             per_product = tx.groupby("product_id")["category"].nunique()
             if (per_product > 1).any():
                 bad_ids = per_product[per_product > 1].index[:5]
                 raise InvalidInput(f"product(s) {', '.join(bad_ids)} appear in several categories")
+    for col in ("category", "product_name"):
+        if col in tx.columns:  # a blank cell means "not given": the product's own value
+            tx[col] = tx.groupby("product_id")[col].transform("first")
     if "order_id" not in tx.columns:
         tx["order_id"] = None
     return tx.drop(columns=["unit_price"], errors="ignore")
+
+
+def _text(values: pd.Series, col: str) -> pd.Series:
+    """Optional text: given cells as stripped strings, missing or blank ones None."""
+    plain = values.reset_index(drop=True)  # positions: an import's index may repeat
+    given = plain[plain.notna()].astype(str).str.strip()
+    too_long = given.str.len() > TEXT_LIMITS[col]
+    if too_long.any():
+        rows = row_numbers(too_long.reindex(plain.index, fill_value=False))
+        raise InvalidInput(f"{col} is longer than {TEXT_LIMITS[col]} characters in row(s) {rows}")
+    out = pd.Series(None, index=plain.index, dtype=object)
+    out[given.index] = given.where(given != "", None)
+    return out.set_axis(values.index)
 
 
 def _revenue(tx: pd.DataFrame) -> pd.Series:

@@ -38,9 +38,12 @@ class Transaction(BaseModel):
     quantity: float = Field(ge=0)
     revenue: float | None = Field(default=None, description="Defaults to quantity × unit_price.")
     unit_price: float | None = Field(default=None, ge=0)
-    category: str | None = Field(default=None, description="Required for a new product.")
-    product_name: str | None = None
-    order_id: str | None = None
+    # Lengths as the tables hold them (store.py): a longer value is a 422, not a 500.
+    category: str | None = Field(
+        default=None, max_length=100, description="Required for a new product."
+    )
+    product_name: str | None = Field(default=None, max_length=200)
+    order_id: str | None = Field(default=None, max_length=100)
 
 
 class IngestRequest(BaseModel):

@@ -152,12 +152,12 @@ class SalesStore:
 
     @staticmethod
     def _add_products(s: Session, tx: pd.DataFrame, known: dict[str, str]) -> None:
-        unknown = tx.loc[~tx["product_id"].isin(list(known)), "product_id"].unique()
-        if len(unknown) and "category" not in tx.columns:
-            raise InvalidInput(
-                f"new product(s) {', '.join(map(str, unknown[:5]))} need a category column"
-            )
         new = tx[~tx["product_id"].isin(list(known))].drop_duplicates("product_id")
+        if "category" not in new.columns:
+            new = new.assign(category=None)
+        unnamed = new.loc[new["category"].isna(), "product_id"]
+        if len(unnamed):
+            raise InvalidInput(f"new product(s) {', '.join(map(str, unnamed[:5]))} need a category")
         categories = set(s.scalars(select(SalesCategoryRow.name)))
         for cat in sorted(set(new["category"]) - categories) if len(new) else []:
             s.add(SalesCategoryRow(name=str(cat)))
@@ -166,7 +166,7 @@ class SalesStore:
             s.add(
                 SalesProductRow(
                     product_id=str(row.product_id),
-                    name=str(getattr(row, "product_name", None) or row.product_id),
+                    name=str(_given(getattr(row, "product_name", None)) or row.product_id),
                     category=str(row.category),
                 )
             )
@@ -272,3 +272,8 @@ class SalesStore:
             return frame
         frame["day"] = pd.to_datetime(frame["day"])
         return frame.pivot(index="day", columns="name", values="value")
+
+
+def _given(value: Any) -> Any:
+    """``value``, or None for a missing cell (pandas' NaN is truthy)."""
+    return None if value is None or pd.isna(value) else value

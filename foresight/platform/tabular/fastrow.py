@@ -21,7 +21,7 @@ DTYPE_FLOAT64 = 1
 
 
 class _Prepared:
-    def __init__(self, booster: lgb.Booster, predict_type: int, ncol: int) -> None:
+    def __init__(self, booster: lgb.Booster, predict_type: int, ncol: int, classes: int) -> None:
         self.handle = ctypes.c_void_p()
         _safe_call(
             _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
@@ -35,7 +35,7 @@ class _Prepared:
                 ctypes.byref(self.handle),
             )
         )
-        width = ncol + 1 if predict_type == PREDICT_CONTRIB else 1
+        width = classes * (ncol + 1 if predict_type == PREDICT_CONTRIB else 1)
         self.out = np.empty(width, dtype=np.float64)
         self.out_ptr = self.out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self.out_len = ctypes.c_int64(0)
@@ -60,8 +60,9 @@ class _Prepared:
 class FastRowPredictor:
     """Raw score and TreeSHAP contributions of one row, with per-thread prepared configs."""
 
-    def __init__(self, booster: lgb.Booster, ncol: int) -> None:
-        self.booster, self.ncol = booster, ncol
+    def __init__(self, booster: lgb.Booster, ncol: int, classes: int = 1) -> None:
+        # ``classes``: outputs per row (the number of classes of a multiclass booster).
+        self.booster, self.ncol, self.classes = booster, ncol, classes
         self._local = threading.local()
 
     def _prepared(self, predict_type: int) -> _Prepared:
@@ -70,14 +71,21 @@ class FastRowPredictor:
             cache = self._local.cache = {}
         prepared = cache.get(predict_type)
         if prepared is None:
-            prepared = cache[predict_type] = _Prepared(self.booster, predict_type, self.ncol)
+            prepared = cache[predict_type] = _Prepared(
+                self.booster, predict_type, self.ncol, self.classes
+            )
         return prepared
 
     def raw(self, row: np.ndarray) -> float:
         return float(self._prepared(PREDICT_RAW)(row)[0])
 
+    def raw_all(self, row: np.ndarray) -> np.ndarray:
+        """Every raw output of one row (one per class for a multiclass booster)."""
+        return self._prepared(PREDICT_RAW)(row)
+
     def contributions(self, row: np.ndarray) -> np.ndarray:
-        """``ncol`` contributions then the expected value, as ``pred_contrib=True``."""
+        """``ncol`` contributions then the expected value (per class, one after the
+        other, for a multiclass booster), as ``pred_contrib=True``."""
         return self._prepared(PREDICT_CONTRIB)(row)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -134,3 +134,40 @@ def test_non_finite_numbers_are_a_422_naming_the_field(api, keys, payload, numbe
     # Infinity used to reach the explanation and answer a 500 (OverflowError).
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == ["tenure"]
+
+
+def test_ids_longer_than_the_column_are_refused_naming_the_rows(api, keys, payload) -> None:
+    from tests.apps.churn.test_batch import wait_done
+
+    long_id = "L" * 101
+    csv = f"id,plan,left\nA,x,yes\n{long_id},y,no\n".encode()
+    r = api.post(
+        "/api/v1/churn/import",
+        params={"id_column": "id", "target_column": "left"},
+        content=csv,
+        headers={**keys["analyst"], "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422  # a DataError (500) on PostgreSQL; stored on SQLite
+    assert "id is longer than 100 characters in row(s) 3" in r.json()["detail"]
+    batch = [{"customer_id": "short", **payload}, {"customer_id": long_id, **payload}]
+    r = api.post("/api/v1/churn/predict/batch", json={"customers": batch}, headers=keys["service"])
+    body = wait_done(api, r.json()["status_url"], keys["service"])
+    assert body["status"] == "done"  # the job used to fail on PostgreSQL
+    assert (body["summary"]["scored"], body["summary"]["rejected"]) == (1, 1)
+    assert body["errors"][0]["row"] == 2
+    assert body["errors"][0]["message"] == "longer than 100 characters"
+
+
+def test_a_json_batch_that_does_not_validate_names_the_fields(api, keys) -> None:
+    r = api.post("/api/v1/churn/predict/batch", json={"customers": "all"}, headers=keys["service"])
+    assert r.status_code == 422
+    body = r.json()
+    # One line and a field list, as every other 422 (was the whole pydantic text).
+    assert body["errors"][0]["field"] == "customers" and "\n" not in body["detail"]
+    r = api.post(
+        "/api/v1/churn/predict/batch",
+        content=b'{"customers": [',
+        headers={**keys["service"], "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["message"].startswith("the request body is not valid JSON")

@@ -206,3 +206,14 @@ def test_a_product_newer_than_the_model_gets_the_rule_baseline(
         "/api/v1/sales/forecast", params={"product_id": "new_pizza"}, headers=headers["service"]
     ).json()
     assert fc["fallback"] == "rule_baseline" and fc["weights"] == {"seasonal_naive": 1.0}
+
+
+def test_posted_text_longer_than_its_column_is_a_422_naming_the_field(
+    client: TestClient, headers: dict
+) -> None:
+    row = {"product_id": "p", "sold_at": "2015-12-31T12:00:00", "quantity": 1, "unit_price": 1}
+    for field, limit in (("category", 100), ("product_name", 200), ("order_id", 100)):
+        body = {"transactions": [row | {field: "z" * (limit + 1)}]}
+        r = client.post("/api/v1/sales/transactions", json=body, headers=headers["analyst"])
+        assert r.status_code == 422, r.text  # a DataError (500) on PostgreSQL
+        assert r.json()["errors"][0]["field"] == f"transactions.0.{field}"

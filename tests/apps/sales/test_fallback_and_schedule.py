@@ -163,6 +163,20 @@ def test_concurrent_retries_with_one_key_store_once(clocked: Platform) -> None:
     service.import_frame(tx(70), source="t")
     rows = [{"product_id": "a", "sold_at": "2024-03-11T12:00:00", "quantity": 5, "revenue": 9}]
     answers: list[object] = []
+    # Every retry looks for an earlier import before any of them writes: all four find
+    # none and race to insert the same key (the window a real race may or may not hit).
+    together = threading.Barrier(4, timeout=10)
+    lookup = service.store.previous_import
+    looked = threading.local()
+
+    def previous_import(key: str) -> object:
+        found = lookup(key)
+        if not getattr(looked, "once", False):
+            looked.once = True
+            together.wait()
+        return found
+
+    service.store.previous_import = previous_import  # type: ignore[method-assign]
 
     def post() -> None:
         try:

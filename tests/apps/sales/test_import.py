@@ -110,3 +110,54 @@ def test_cli_import_reports_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     r = runner.invoke(app, ["import", "sales", str(good)])
     assert r.exit_code == 0, r.output
     assert "80 transactions (replace) for 2 products" in r.output
+
+
+def test_a_new_product_without_a_category_is_refused_not_filed_under_none(
+    platform: Platform,
+) -> None:
+    service = platform.service_of(SalesService)
+    service.import_frame(tx(10), source="t")
+    new = tx(1, products=("c", "d")).assign(category=[None, "y"])
+    with pytest.raises(InvalidInput, match=r"new product\(s\) c need a category"):
+        service.import_frame(new, source="t", mode="append")
+    assert "None" not in service.store.categories()  # it used to be stored as "None"
+    # A product already known keeps its category when a row leaves it blank.
+    service.import_frame(tx(1).assign(category=None), source="t", mode="append")
+    assert service.store.products()["a"]["category"] == "x"
+
+
+def test_rows_that_leave_a_products_category_or_name_blank_take_the_given_one(
+    platform: Platform,
+) -> None:
+    service = platform.service_of(SalesService)
+    frame = tx(3, products=("a",)).assign(
+        category=[None, "x", None], product_name=[None, None, "Apple"]
+    )
+    service.import_frame(frame, source="t")  # was "appear in several categories"
+    assert service.store.products()["a"] == {"name": "Apple", "category": "x"}
+    assert service.store.categories() == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("column", "limit"),
+    [("product_id", 100), ("category", 100), ("product_name", 200), ("order_id", 100)],
+)
+def test_text_longer_than_its_column_is_refused_naming_the_rows(
+    tmp_path: Path, db_url: str, column: str, limit: int
+) -> None:
+    from tests.conftest import make_settings
+
+    platform = Platform.create(make_settings(tmp_path, database_url=db_url))
+    try:
+        service = platform.service_of(SalesService)
+        frame = tx(3)
+        frame[column] = frame.get(column)
+        b = frame["product_id"] == "b"  # rows 3, 5, 7 of the file
+        frame.loc[b, column] = "z" * (limit + 1)
+        message = rf"{column} is longer than {limit} characters in row\(s\) 3, 5, 7"
+        with pytest.raises(InvalidInput, match=message):  # a DataError (500) on PostgreSQL
+            service.import_frame(frame, source="t")
+        frame.loc[b, column] = "z" * limit
+        assert service.import_frame(frame, source="t").rows == 6
+    finally:
+        platform.close()

@@ -1,7 +1,7 @@
 """scheduled tasks: one lease row per task (foresight.platform.scheduler)
 
 Revision ID: 0003_scheduler
-Revises: 0001_platform
+Revises: 0002_events
 Create Date: 2026-11-23 09:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """job owner and heartbeat
 
 Revision ID: 0004_job_heartbeat
-Revises: 0001_platform
+Revises: 0003_scheduler
 Create Date: 2026-11-23 09:00:00.000000
 """
 
