@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-slow lint services bench bench-forecast bench-tabular clean
+.PHONY: demo test test-fast test-slow lint services bench bench-forecast bench-tabular bench-restaurant clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ services:
 bench: $(STAMP) services bench-tabular
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.forecasting
+	$(BIN)/python -m benchmarks.restaurant
+
+bench-restaurant: $(STAMP)
+	$(BIN)/python -m benchmarks.restaurant
 
 bench-forecast: $(STAMP) services
 	$(BIN)/python -m benchmarks.forecasting

@@ -3,6 +3,7 @@ and one trained churn platform per test session (Telco data, short tuning box)."
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -22,6 +23,18 @@ from foresight.platform.runtime import Platform
 from foresight.platform.settings import Settings
 from foresight.platform.training import no_progress
 from tests.servers import PostgresServer, free_port
+
+# App settings come from the environment (``load_apps`` builds them): small restaurant
+# horizons and the last ten weeks of the demo keep the session's trainings short.
+for _name, _value in {
+    "FORESIGHT_RESTAURANT_DEMO_WEEKS": "10",
+    "FORESIGHT_RESTAURANT_HOLDOUT_DAYS": "7",
+    "FORESIGHT_RESTAURANT_HOURLY_HISTORY_WEEKS": "4",
+    "FORESIGHT_RESTAURANT_HOURLY_HORIZON_DAYS": "2",
+    "FORESIGHT_RESTAURANT_DAILY_HORIZON_DAYS": "14",
+    "FORESIGHT_RESTAURANT_CUSTOMER_HOLDOUT_DAYS": "21",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -97,10 +97,15 @@ class ModelSpec:
     ``train(platform, progress)`` runs the platform's training pipeline with the app's
     :class:`~foresight.platform.training.TrainingSpec` and does whatever the app needs
     after it (re-scoring, cache clearing). ``schedule`` is a text the scheduler parses
-    (``"weekly"``, ``"daily 03:00"``, ``"off"``); ``due`` may veto a scheduled run
-    (e.g. no data yet). ``rule`` builds the rule baseline from a registered version and
-    ``default`` builds an answer when no version exists at all (both optional links of
-    the serving fallback chain).
+    (``"weekly"``, ``"daily 03:00"``, ``"monthly 1 04:00"``, ``"off"``); ``due`` may veto a
+    scheduled run (e.g. no data yet). ``rule`` builds the rule baseline from a registered
+    version and ``default`` builds an answer when no version exists at all (both optional
+    links of the serving fallback chain).
+
+    ``after_scheduled_run(platform, outcome)`` runs after ``train`` only when the scheduler
+    ran it (its slot, ``foresight schedule --run``, a drift-triggered retraining), never
+    for ``foresight train``: the place to push fresh predictions somewhere. If it raises,
+    the training still counts as succeeded and the failure is announced as ``task.failed``.
     """
 
     name: str
@@ -116,6 +121,24 @@ class ModelSpec:
     # a detected drift starts a retraining run.
     task: str | None = None
     retrain_on_drift: bool = False
+    after_scheduled_run: Callable[[Platform, TrainingOutcome], None] | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A scheduled job an app owns that is not a model's training (a sync, a refresh).
+
+    The scheduler registers it as ``<app>:<name>`` and runs ``run(platform)`` on
+    ``schedule`` in exactly one process of the cluster, retrying failures with back-off;
+    each failure is announced as ``task.failed``. ``due(platform)`` may veto a run that
+    has come (e.g. nothing changed); a manual run (``foresight schedule --run``) skips it.
+    """
+
+    name: str
+    title: str
+    schedule: str
+    run: Callable[[Platform], object]
+    due: Callable[[Platform], bool] | None = None
 
 
 class App(ABC):
@@ -166,6 +189,20 @@ class App(ABC):
     @abstractmethod
     def import_command(self) -> Callable[..., Any]:
         """The typed ``foresight import <app> FILE [options]`` command function."""
+
+    def tasks(self) -> list[TaskSpec]:
+        """Scheduled jobs besides the models' training (optional; none by default)."""
+        return []
+
+    def health(self, platform: Platform) -> dict[str, dict[str, Any]]:
+        """The app's own components for ``GET /health``, by name (optional).
+
+        Each entry is a small dict with a boolean ``ok`` (plus any detail worth showing);
+        it appears as ``<app>:<name>`` and one that is not ok makes the platform
+        ``degraded``. ``/health`` is polled often: answer from a recent cached probe
+        (seconds old at most), never by waiting on an outside system.
+        """
+        return {}
 
     def predict_command(self) -> Callable[..., Any] | None:
         """The typed ``foresight predict <app> FILE`` command function, if the app has one."""

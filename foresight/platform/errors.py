@@ -60,3 +60,9 @@ class ArtifactCorrupted(ForesightError):
     """The stored model file is missing or does not match its checksum."""
 
     status = 500
+
+
+class SourceUnavailable(ForesightError):
+    """An outside database could not be reached or did not answer in time; retry later."""
+
+    status = 503

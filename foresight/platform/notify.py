@@ -48,7 +48,8 @@ from foresight.platform.webhook_runner import DispatchRunner
 log = structlog.get_logger(__name__)
 
 # Events the platform itself publishes; apps add their own (``App.events``).
-PLATFORM_EVENTS = ("model.gate_failed", "model.training_failed", "drift.detected")
+# ``task.failed``: an app's scheduled task, or a model's after_scheduled_run hook, failed.
+PLATFORM_EVENTS = ("model.gate_failed", "model.training_failed", "drift.detected", "task.failed")
 MAX_URL = 1000
 # Every webhook URL matches this (the API documents it as the field's pattern).
 URL_PATTERN = re.compile(

@@ -1,6 +1,7 @@
-"""Scheduled operations: every app model's retraining on its declared schedule, and the
-retention purge. Registered on the platform's :class:`Scheduler`, so one process in the
-cluster runs each (see ``foresight schedule``)."""
+"""Scheduled operations: every app model's retraining on its declared schedule, every
+app's own tasks (``App.tasks``), model monitoring and the retention purge. Registered on
+the platform's :class:`Scheduler`, so one process in the cluster runs each (see
+``foresight schedule``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from foresight.platform.errors import ForesightError
-from foresight.platform.scheduler import Scheduler
+from foresight.platform.scheduler import ERROR_CHARS, Scheduler
 from foresight.platform.training import no_progress
 
 if TYPE_CHECKING:
-    from foresight.platform.apps import ModelSpec
+    from foresight.platform.apps import App, ModelSpec, TaskSpec
     from foresight.platform.runtime import Platform
 
 log = structlog.get_logger(__name__)
@@ -30,14 +31,25 @@ def training_task(model: str) -> str:
     return f"train:{model}"
 
 
+def app_task(app: App, spec: TaskSpec) -> str:
+    """The scheduled task that runs an app's own ``spec``."""
+    return f"{app.name}:{spec.name}"
+
+
 def build_scheduler(platform: Platform) -> Scheduler:
-    """A scheduler with every model's retraining and the retention purge registered."""
+    """A scheduler with every model's retraining, every app task, monitoring and the
+    retention purge registered."""
+    app_tasks: set[str] = set()
 
     def on_failure(name: str, error: str, failures: int) -> None:
         if name.startswith("train:"):
             platform.announce(
                 "model.training_failed",
                 {"model": name.removeprefix("train:"), "error": error, "failures": failures},
+            )
+        elif name in app_tasks:
+            platform.announce(
+                "task.failed", {"task": name, "error": error, "failures": failures}, key=name
             )
 
     scheduler = Scheduler(platform.db, clock=platform.clock, on_failure=on_failure)
@@ -46,8 +58,15 @@ def build_scheduler(platform: Platform) -> Scheduler:
             training_task(spec.name),
             spec.schedule,
             _train(platform, spec),
-            due=_due(platform, spec),
+            due=_due(platform, spec.due),
         )
+    for app in platform.apps:
+        for task in app.tasks():
+            name = app_task(app, task)
+            scheduler.register(
+                name, task.schedule, _run(platform, task), due=_due(platform, task.due)
+            )
+            app_tasks.add(name)
     scheduler.register(RETENTION_TASK, RETENTION_SCHEDULE, lambda: purge(platform))
     scheduler.register(
         MONITOR_TASK, platform.settings.monitor_schedule, lambda: check_models(platform)
@@ -82,17 +101,42 @@ def check_models(platform: Platform) -> dict[str, bool]:
 
 
 def _train(platform: Platform, spec: ModelSpec) -> Callable[[], object]:
+    name = training_task(spec.name)
+    hook_failures = 0  # consecutive, in this process: the scheduler counts only training
+
     def run() -> object:
+        nonlocal hook_failures
         outcome = spec.train(platform, no_progress)
+        if spec.after_scheduled_run is not None:
+            try:
+                spec.after_scheduled_run(platform, outcome)
+                hook_failures = 0
+            except Exception as exc:
+                # The new version is registered (and maybe promoted) whatever the hook
+                # did: the run stands, and the failure is told, not hidden.
+                hook_failures += 1
+                error = f"after_scheduled_run: {type(exc).__name__}: {exc}"[:ERROR_CHARS]
+                log.exception("after_scheduled_run_failed", task=name, model=spec.name)
+                platform.announce(
+                    "task.failed",
+                    {"task": name, "error": error, "failures": hook_failures},
+                    key=name,
+                )
         return {"version": outcome.version.label, "promoted": outcome.promoted}
 
     return run
 
 
-def _due(platform: Platform, spec: ModelSpec) -> Callable[[datetime], bool] | None:
-    if spec.due is None:
+def _run(platform: Platform, task: TaskSpec) -> Callable[[], object]:
+    run = task.run
+    return lambda: run(platform)
+
+
+def _due(
+    platform: Platform, check: Callable[[Platform], bool] | None
+) -> Callable[[datetime], bool] | None:
+    if check is None:
         return None
-    check = spec.due
     return lambda now: check(platform)
 
 

@@ -12,8 +12,12 @@ datetime.datetime(2026, 2, 1, 3, 0, tzinfo=datetime.timezone.utc)
 datetime.datetime(2026, 3, 2, 0, 0, tzinfo=datetime.timezone.utc)
 >>> Schedule.parse("every 90m").next_after(datetime(2026, 1, 1, 23, 0, tzinfo=UTC))
 datetime.datetime(2026, 1, 2, 0, 30, tzinfo=datetime.timezone.utc)
+>>> Schedule.parse("monthly").next_after(datetime(2026, 1, 31, 4, 0, tzinfo=UTC))
+datetime.datetime(2026, 2, 1, 0, 0, tzinfo=datetime.timezone.utc)
 >>> str(Schedule.parse(" weekly FRIDAY 7:05 ")), str(Schedule.parse("every 120m"))
 ('weekly fri 07:05', 'every 2h')
+>>> str(Schedule.parse("Monthly 15 4:30")), str(Schedule.parse("monthly 06:00"))
+('monthly 15 04:30', 'monthly 1 06:00')
 >>> Schedule.parse("").is_off
 True
 """
@@ -27,16 +31,18 @@ from typing import Literal
 
 from foresight.platform.errors import InvalidInput
 
-Kind = Literal["off", "hourly", "daily", "weekly", "every"]
+Kind = Literal["off", "hourly", "daily", "weekly", "monthly", "every"]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}  # largest first: the canonical unit
+LAST_MONTH_DAY = 28  # every month has it, so a monthly slot never skips February
 
 ACCEPTED = (
     'accepted schedules: "hourly", "daily", "daily HH:MM", "weekly" (Monday 00:00), '
-    '"weekly <mon|tue|wed|thu|fri|sat|sun> [HH:MM]", "every <N><s|m|h|d>" (e.g. "every 6h"), '
-    '"off" or empty (never due); times are UTC'
+    '"weekly <mon|tue|wed|thu|fri|sat|sun> [HH:MM]", "monthly [D] [HH:MM]" (day D 1-28, '
+    'default the 1st), "every <N><s|m|h|d>" (e.g. "every 6h"), "off" or empty (never due); '
+    "times are UTC"
 )
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -51,6 +57,7 @@ class Schedule:
     hour: int = 0
     minute: int = 0
     weekday: int = 0  # Monday is 0, as in datetime.weekday()
+    day: int = 1  # the day of the month of a ``monthly`` schedule
     seconds: int = 0  # the interval of an ``every`` schedule
 
     @classmethod
@@ -82,6 +89,14 @@ class Schedule:
             case ["weekly", day, clock]:
                 hour, minute = _hour_minute(clock)
                 return cls("weekly", hour, minute, weekday=_weekday(day))
+            case ["monthly"]:
+                return cls("monthly")
+            case ["monthly", clock] if ":" in clock:  # "monthly 06:00": the 1st
+                return cls("monthly", *_hour_minute(clock))
+            case ["monthly", day]:
+                return cls("monthly", day=_month_day(day))
+            case ["monthly", day, clock]:
+                return cls("monthly", *_hour_minute(clock), day=_month_day(day))
             case ["every", interval]:
                 return cls("every", seconds=_interval(interval))
             case ["every", number, unit]:  # "every 6 h"
@@ -111,6 +126,13 @@ class Schedule:
         slot = dt.replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
         if self.kind == "daily":
             return slot if slot > dt else slot + timedelta(days=1)
+        if self.kind == "monthly":
+            slot = slot.replace(day=self.day)
+            if slot > dt:
+                return slot
+            # dt's month counted from year 0 is year * 12 + month - 1; one more is the next month
+            year, month = divmod(dt.year * 12 + dt.month, 12)
+            return slot.replace(year=year, month=month + 1)
         slot += timedelta(days=(self.weekday - dt.weekday()) % 7)
         return slot if slot > dt else slot + timedelta(days=7)
 
@@ -120,6 +142,8 @@ class Schedule:
             return f"daily {clock}"
         if self.kind == "weekly":
             return f"weekly {WEEKDAYS[self.weekday]} {clock}"
+        if self.kind == "monthly":
+            return f"monthly {self.day} {clock}"
         if self.kind == "every":
             unit, size = next((u, s) for u, s in UNITS.items() if self.seconds % s == 0)
             return f"every {self.seconds // size}{unit}"
@@ -139,6 +163,12 @@ def _weekday(text: str) -> int:
     if text in FULL_WEEKDAYS:
         return FULL_WEEKDAYS.index(text)
     raise ValueError(text)
+
+
+def _month_day(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= LAST_MONTH_DAY:
+        raise ValueError(text)
+    return int(text)
 
 
 def _interval(text: str) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
+import tests.example_app
 from foresight.api.app import create_app
 from foresight.platform.runtime import Platform
 from tests.conftest import make_settings
+from tests.example_app import TipsApp
 
 
 def test_missing_and_invalid_keys_get_401(api: TestClient) -> None:
@@ -67,6 +70,31 @@ def test_probes(api: TestClient) -> None:
     health = api.get("/health").json()
     assert health["status"] == "healthy"
     assert health["components"]["model:churn"]["version"].startswith("churn:v")
+
+
+def test_an_app_component_that_is_not_ok_degrades_health(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.get("/health").json()["components"]["tips:feed"] == {"ok": True, "app": "tips"}
+    monkeypatch.setattr(tests.example_app, "FEED_REACHABLE", False)
+    health = api.get("/health").json()
+    assert health["status"] == "degraded"  # not "unhealthy": the database still answers
+    assert health["components"]["tips:feed"] == {"ok": False, "app": "tips"}
+    assert [k for k, c in health["components"].items() if not c["ok"]] == ["tips:feed"]
+
+
+def test_an_app_health_probe_that_raises_is_a_component_not_a_500(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: TipsApp, platform: Platform) -> dict:
+        raise TimeoutError("probe of postgresql://u:secret@host hung")
+
+    monkeypatch.setattr(TipsApp, "health", broken)
+    r = api.get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "degraded"
+    components = r.json()["components"]
+    assert components["tips:health"] == {"ok": False, "error": "TimeoutError", "app": "tips"}
+    assert "tips:feed" not in components and "secret" not in r.text
 
 
 def test_metrics_count_routes_predictions_and_errors(api: TestClient, keys) -> None:

@@ -49,6 +49,9 @@ DATA_CHECKED = [
     "GET /api/v1/sales/forecast",
     "POST /api/v1/sales/transactions",
     "POST /api/v1/models/{model_id}/predict",
+    # Checked against the mirror: known items and categories, the forecastable window.
+    "GET /api/v1/restaurant/demand",
+    "GET /api/v1/restaurant/customer/{customer_id}",
     # A URL the schema's string allows may still be no URL (a port above 65535): a 422.
     "POST /api/v1/admin/webhooks",
 ]

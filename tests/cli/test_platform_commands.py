@@ -39,10 +39,13 @@ def test_models_list_shows_each_models_own_headline_metrics(trained: Platform) -
         "COLUMNS": "250",
     }
     out = runner.invoke(app, ["models", "list"], env=env).output
-    churn, rest = out.split(" sales ", 1)
+    # One table per model, apps in name order: churn, restaurant_…, sales, tips.
+    churn, rest = out.split(" restaurant_demand ", 1)
+    restaurant, rest = rest.split(" sales ", 1)
     sales = rest.split(" tips ", 1)[0]
     assert "holdout ROC-AUC" in churn and "holdout MASE" not in churn
     assert "holdout MASE" in sales and "ROC-AUC" not in sales
+    assert "hourly holdout MASE" in restaurant and "holdout ROC-AUC" not in restaurant
 
 
 def test_a_database_of_an_app_not_loaded_is_a_clear_error(trained: Platform) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from typer import Typer
 
-from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.apps import App, ImportResult, Metric, ModelSpec, TaskSpec
 from foresight.platform.runtime import Platform
 from foresight.platform.training import Progress, TrainingOutcome
 from tests.example_app import cli, demo, router
@@ -21,9 +21,25 @@ from tests.example_app.model import MODEL_NAME, MeanTipRule, rule_from_version
 from tests.example_app.schemas import TipsSettings
 from tests.example_app.service import TipsService
 
+# The tips app talks to no outside system; this stands for one (a till feed, say) so
+# that /health shows an app component. Tests set it False to see the platform degraded.
+FEED_REACHABLE = True
+
 
 def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
     return platform.service_of(TipsService).train(progress)
+
+
+def _announce_refresh(platform: Platform, outcome: TrainingOutcome) -> None:
+    """After a scheduled retraining only: tell subscribers (the push pattern)."""
+    platform.announce(
+        "tips.refreshed",
+        {"model": MODEL_NAME, "version": outcome.version.label, "promoted": outcome.promoted},
+    )
+
+
+def _tally(platform: Platform) -> dict[str, int]:
+    return platform.service_of(TipsService).tally()
 
 
 class TipsApp(App):
@@ -34,6 +50,7 @@ class TipsApp(App):
     settings_class = TipsSettings
     service_class = TipsService
     settings: TipsSettings
+    events = ("tips.refreshed",)
 
     def models(self) -> list[ModelSpec]:
         return [
@@ -46,8 +63,15 @@ class TipsApp(App):
                 schedule=self.settings.retrain_schedule,
                 rule=rule_from_version,
                 default=MeanTipRule,
+                after_scheduled_run=_announce_refresh,
             )
         ]
+
+    def tasks(self) -> list[TaskSpec]:
+        return [TaskSpec("tally", "Count the stored tables", self.settings.tally_schedule, _tally)]
+
+    def health(self, platform: Platform) -> dict[str, dict[str, Any]]:
+        return {"feed": {"ok": FEED_REACHABLE}}
 
     def routers(self) -> list[APIRouter]:
         return [router.router]

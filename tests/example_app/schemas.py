@@ -12,6 +12,7 @@ class TipsSettings(AppSettings):
     model_config = SettingsConfigDict(env_prefix="FORESIGHT_TIPS_", extra="ignore")
 
     retrain_schedule: str = "off"
+    tally_schedule: str = "off"
 
 
 class TipRequest(BaseModel):

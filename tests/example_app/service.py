@@ -30,6 +30,10 @@ class TipsService:
         spec = TipsTrainingSpec(self.store.frame)
         return self.p.pipeline.run(spec, self.p.training_context(progress))
 
+    def tally(self) -> dict[str, int]:
+        """How many tables are stored (the app's scheduled task: cheap on purpose)."""
+        return {"tables": len(self.store.frame())}
+
     def predict(self, req: TipRequest) -> dict[str, Any]:
         served = self.p.serve(MODEL_NAME)
         tip = float(served.model.predict(pd.DataFrame([req.model_dump()]))[0])

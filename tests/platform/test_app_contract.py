@@ -17,7 +17,7 @@ from foresight.platform.runtime import Platform
 from foresight.platform.schedules import Schedule
 
 ROOT = Path(__file__).parents[2]
-APP_NAMES = ["churn", "sales", "tips"]
+APP_NAMES = ["churn", "sales", "restaurant", "tips"]
 
 
 @pytest.fixture(params=APP_NAMES)
@@ -145,6 +145,25 @@ def test_each_model_is_scheduled_as_its_app_declares(app: App, trained: Platform
     tasks = {t.name: t.schedule for t in trained.scheduler.status()}
     for spec in app.models():
         assert tasks[f"train:{spec.name}"] == str(Schedule.parse(spec.schedule))
+
+
+def test_each_app_task_is_scheduled_as_declared(app: App, trained: Platform) -> None:
+    tasks = {t.name: t.schedule for t in trained.scheduler.status()}
+    declared = app.tasks()
+    assert len({spec.name for spec in declared}) == len(declared), "task names repeat"
+    for spec in declared:
+        assert spec.title.strip() and ":" not in spec.name, spec
+        assert tasks[f"{app.name}:{spec.name}"] == str(Schedule.parse(spec.schedule))
+
+
+def test_health_shows_each_component_the_app_reports(
+    app: App, api: TestClient, trained: Platform
+) -> None:
+    components = api.get("/health").json()["components"]
+    for key, entry in app.health(trained).items():
+        assert isinstance(entry["ok"], bool), (key, entry)
+        assert components[f"{app.name}:{key}"]["ok"] is entry["ok"]
+        assert components[f"{app.name}:{key}"]["app"] == app.name
 
 
 def test_page_renders_against_the_live_api(

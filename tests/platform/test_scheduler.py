@@ -1,21 +1,33 @@
 """The scheduler on SQLite and PostgreSQL: one run per slot across owners, lease expiry
-and renewal, back-off, the due guard, manual runs and status. Time is a fake clock."""
+and renewal, back-off, the due guard, manual runs and status; then, through a Platform,
+app tasks (``App.tasks``) and the ``after_scheduled_run`` hook. Time is a fake clock."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
+from typer.testing import CliRunner
 
+from foresight.cli import app as cli
+from foresight.platform.apps import ModelSpec, TaskSpec
 from foresight.platform.db.engine import Database
 from foresight.platform.db.migrate import alembic_config
 from foresight.platform.errors import Conflict, InvalidInput, NotFound
+from foresight.platform.runtime import Platform
 from foresight.platform.scheduler import ScheduledTaskRow, Scheduler, TaskStatus
+from foresight.platform.training import TrainingOutcome, no_progress
+from tests.conftest import make_settings
+from tests.example_app import TipsApp
+from tests.example_app.schemas import TipsSettings
 
 MONDAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -496,3 +508,129 @@ def test_a_task_that_keeps_killing_its_process_backs_off(db: Database, clock: Fa
     clock.advance(61)
     with pytest.raises(Died):
         owners[3].tick()
+
+
+# --- App tasks and the after_scheduled_run hook, through a Platform (the example app) ---
+
+
+class TaskApp(TipsApp):
+    """The example app with the tasks (and hook) a test gives it."""
+
+    def __init__(self, tasks: Sequence[TaskSpec] = (), hook: Any = None, **settings: Any) -> None:
+        super().__init__(TipsSettings(**settings))
+        self._declared, self._hook = list(tasks), hook
+
+    def tasks(self) -> list[TaskSpec]:
+        return self._declared
+
+    def models(self) -> list[ModelSpec]:
+        specs = super().models()
+        return specs if self._hook is None else [replace(specs[0], after_scheduled_run=self._hook)]
+
+
+@pytest.fixture
+def platforms(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Platform]]:
+    """Platforms on one SQLite file with only the example app: processes of a cluster."""
+    made: list[Platform] = []
+
+    def make(app: TipsApp) -> Platform:
+        settings = make_settings(tmp_path, apps=["tests.example_app"])
+        made.append(Platform.create(settings, [app], clock=clock, migrate_db=not made))
+        made[-1].scheduler  # noqa: B018 - registers the tasks now, before the clock moves
+        return made[-1]
+
+    yield make
+    for p in reversed(made):
+        p.close()
+
+
+def announced(p: Platform, event: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.key, e.payload) for e in p.events.read(types=[event])]
+
+
+def test_an_app_task_runs_once_under_the_lease(platforms, clock: FakeClock) -> None:
+    calls: list[str] = []
+    asked = [True]
+
+    def sync(p: Platform) -> None:
+        calls.append(p.scheduler.owner)
+        assert other.scheduler.tick() == []  # the lease is taken: the other process waits
+        with pytest.raises(Conflict):
+            other.scheduler.run_now("tips:sync")
+
+    spec = TaskSpec("sync", "Sync the feed", "every 5m", sync, due=lambda p: asked[0])
+    first, other = platforms(TaskApp([spec])), platforms(TaskApp([spec]))
+    assert {t.name: t.schedule for t in first.scheduler.status()}["tips:sync"] == "every 5m"
+    assert first.scheduler.tick() == []  # not due yet
+    clock.advance(300)
+    assert first.scheduler.tick() == ["tips:sync"]
+    assert other.scheduler.tick() == []  # the slot is spent
+    assert calls == [first.scheduler.owner]
+    asked[0] = False  # the app's due guard vetoes the next slot
+    clock.advance(300)
+    assert other.scheduler.tick() == [] and len(calls) == 1
+    status = {t.name: t for t in other.scheduler.status()}["tips:sync"]
+    assert (status.last_status, status.runs, status.next_run_at) == (
+        "succeeded",
+        1,
+        clock.now + timedelta(minutes=5),
+    )
+    assert announced(first, "task.failed") == []
+
+
+def test_a_failing_app_task_announces_task_failed(platforms, clock: FakeClock) -> None:
+    def sync(p: Platform) -> None:
+        raise ConnectionError("feed unreachable")
+
+    p = platforms(TaskApp([TaskSpec("sync", "Sync the feed", "every 5m", sync)]))
+    assert "task.failed" in p.known_events()
+    clock.advance(300)
+    assert p.scheduler.tick() == ["tips:sync"]
+    clock.advance(60)  # the first retry, after the back-off
+    assert p.scheduler.tick() == ["tips:sync"]
+    payload = {"task": "tips:sync", "error": "ConnectionError: feed unreachable"}
+    assert announced(p, "task.failed") == [
+        ("tips:sync", {**payload, "failures": 1}),
+        ("tips:sync", {**payload, "failures": 2}),
+    ]
+    assert announced(p, "model.training_failed") == []
+
+
+def test_the_example_app_hook_runs_after_scheduled_trainings_only(
+    platforms, clock: FakeClock, tmp_path: Path
+) -> None:
+    p = platforms(TaskApp(retrain_schedule="daily 03:00"))
+    p.app("tips").load_demo(p, no_progress)
+    env = {
+        "FORESIGHT_DATA_DIR": str(p.settings.data_dir),
+        "FORESIGHT_APPS": "tests.example_app",
+    }
+    r = CliRunner().invoke(cli, ["train", "tips"], env=env)
+    assert r.exit_code == 0, r.output
+    assert p.registry.production("tips") is not None
+    assert announced(p, "tips.refreshed") == []  # ``foresight train`` is no scheduled run
+
+    clock.now = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
+    assert "train:tips" in p.scheduler.tick()  # with retention and monitoring
+    r = CliRunner().invoke(cli, ["schedule", "--run", "train:tips"], env=env)
+    assert r.exit_code == 0, r.output
+    refreshed = announced(p, "tips.refreshed")
+    assert [payload["version"] for _, payload in refreshed] == ["tips:v2", "tips:v3"]
+
+
+def test_a_hook_that_raises_leaves_the_run_succeeded(platforms, clock: FakeClock) -> None:
+    def push(p: Platform, outcome: TrainingOutcome) -> None:
+        raise RuntimeError(f"push of {outcome.version.label} refused")
+
+    p = platforms(TaskApp(hook=push))
+    p.app("tips").load_demo(p, no_progress)
+    for _ in range(2):
+        status = p.scheduler.run_now("train:tips")
+        assert (status.last_status, status.failures, status.last_error) == ("succeeded", 0, None)
+    assert p.registry.production("tips").label == "tips:v2"  # type: ignore[union-attr]
+    error = "after_scheduled_run: RuntimeError: push of tips:v{} refused"
+    assert announced(p, "task.failed") == [
+        ("train:tips", {"task": "train:tips", "error": error.format(1), "failures": 1}),
+        ("train:tips", {"task": "train:tips", "error": error.format(2), "failures": 2}),
+    ]
+    assert announced(p, "model.training_failed") == []

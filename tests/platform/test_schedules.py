@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from foresight.platform import schedules
 from foresight.platform.errors import InvalidInput
 from foresight.platform.schedules import Schedule
 
@@ -26,6 +28,11 @@ def at(
         ("weekly", "weekly mon 00:00"),
         ("weekly sun", "weekly sun 00:00"),
         ("weekly Friday 23:59", "weekly fri 23:59"),
+        ("monthly", "monthly 1 00:00"),
+        ("monthly 15", "monthly 15 00:00"),
+        ("Monthly 28 4:30", "monthly 28 04:30"),
+        ("monthly 06:00", "monthly 1 06:00"),
+        ("monthly 01 23:59", "monthly 1 23:59"),
         ("every 45s", "every 45s"),
         ("every 90m", "every 90m"),
         ("every 120m", "every 2h"),
@@ -62,7 +69,14 @@ def test_none_is_off() -> None:
         "every 5",
         "every 5w",
         "every -5m",
-        "monthly",
+        "monthly 29",
+        "monthly 31",
+        "monthly 0",
+        "monthly -1",
+        "monthly 1st",
+        "monthly 15 24:00",
+        "monthly 15 03:00 extra",
+        "monthly mon",
         "hourly 10",
         "cron * * * * *",
     ],
@@ -72,7 +86,15 @@ def test_bad_text_raises_invalid_input_listing_the_forms(text: str) -> None:
         Schedule.parse(text)
     message = caught.value.message
     assert message.startswith(f"invalid schedule {text!r}; accepted schedules:")
-    for form in ('"hourly"', '"daily HH:MM"', '"weekly <mon|tue|', '"every <N><s|m|h|d>"', '"off"'):
+    forms = (
+        '"hourly"',
+        '"daily HH:MM"',
+        '"weekly <mon|tue|',
+        '"monthly [D] [HH:MM]" (day D 1-28',
+        '"every <N><s|m|h|d>"',
+        '"off"',
+    )
+    for form in forms:
         assert form in message
     assert caught.value.details == {"schedule": text}
 
@@ -99,6 +121,16 @@ def test_bad_text_raises_invalid_input_listing_the_forms(text: str) -> None:
         ("weekly sun 18:30", at(2026, 1, 11, 18, 29), at(2026, 1, 11, 18, 30)),
         ("weekly sun 18:30", at(2026, 1, 11, 18, 30), at(2026, 1, 18, 18, 30)),
         ("weekly wed 06:00", at(2026, 12, 31, 7, 0), at(2027, 1, 6, 6, 0)),  # a Thursday
+        # monthly: this month's slot if still ahead, else next month's (D <= 28 exists)
+        ("monthly", at(2026, 1, 31, 4, 0), at(2026, 2, 1, 0, 0)),
+        ("monthly", at(2026, 1, 1, 0, 0), at(2026, 2, 1, 0, 0)),
+        ("monthly", at(2025, 12, 31, 23, 59, 59), at(2026, 1, 1, 0, 0)),
+        ("monthly 15 04:30", at(2026, 3, 15, 4, 29), at(2026, 3, 15, 4, 30)),
+        ("monthly 15 04:30", at(2026, 3, 15, 4, 30), at(2026, 4, 15, 4, 30)),
+        ("monthly 15 04:30", at(2026, 3, 2, 12, 0), at(2026, 3, 15, 4, 30)),
+        ("monthly 28 23:00", at(2026, 2, 28, 23, 0), at(2026, 3, 28, 23, 0)),
+        ("monthly 28", at(2026, 12, 28, 0, 0, 0, 1), at(2027, 1, 28, 0, 0)),
+        ("monthly 3 06:00", at(2026, 11, 20, 6, 0), at(2026, 12, 3, 6, 0)),
         # every: a fixed interval from the moment given (the previous run's finish)
         ("every 90m", at(2026, 1, 31, 23, 0), at(2026, 2, 1, 0, 30)),
         ("every 45s", at(2026, 1, 5, 10, 0, 30), at(2026, 1, 5, 10, 1, 15)),
@@ -122,6 +154,21 @@ def test_next_after_drops_seconds_on_calendar_forms() -> None:
     assert Schedule.parse("daily 03:00").next_after(at(2026, 1, 5, 3, 0, 0, 1)) == at(
         2026, 1, 6, 3, 0
     )
+
+
+def test_monthly_is_computed_in_utc() -> None:
+    # 23:30 on Jan 31 in New York is already Feb 1 in UTC: February's slot has passed.
+    new_york = datetime(2026, 1, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    assert Schedule.parse("monthly 1 01:00").next_after(new_york) == at(2026, 3, 1, 1, 0)
+
+
+def test_monthly_29_is_refused_with_the_accepted_forms() -> None:
+    with pytest.raises(InvalidInput, match=r"'monthly 29'; accepted schedules: .*day D 1-28"):
+        Schedule.parse("monthly 29")
+
+
+def test_module_examples_run() -> None:
+    assert doctest.testmod(schedules).failed == 0
 
 
 def test_off_is_never_due() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import structlog
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
@@ -12,6 +13,8 @@ from foresight import __version__
 from foresight.api.deps import PlatformDep
 from foresight.platform.monitoring import PROMETHEUS_CONTENT_TYPE
 from foresight.platform.runtime import Platform
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["system"])
 
@@ -62,11 +65,29 @@ def ready(platform: PlatformDep, response: Response) -> dict[str, Any]:
     return body
 
 
+def _app_components(platform: Platform) -> dict[str, dict[str, Any]]:
+    """Every app's own components (``App.health``) as ``<app>:<name>``; an app whose
+    probe raises shows as one component that is not ok, never as a 500."""
+    found: dict[str, dict[str, Any]] = {}
+    for app in platform.apps:
+        try:
+            entries = app.health(platform)
+        except Exception as exc:
+            log.exception("app_health_failed", app=app.name)
+            # /health needs no key: the type only here, the message in the log.
+            entries = {"health": {"ok": False, "error": type(exc).__name__}}
+        for key, entry in entries.items():
+            # An entry that does not say ``ok`` counts as not ok: silence is no health.
+            found[f"{app.name}:{key}"] = {**entry, "ok": bool(entry.get("ok")), "app": app.name}
+    return found
+
+
 @router.get("/health", response_model=Health)
 def health(platform: PlatformDep) -> Health:
-    """Overall health, always as a document: database, Redis, and a production version
-    of every app's models. ``unhealthy``: the database is away; ``degraded``: Redis is
-    away (local fallbacks serve) or a model has no production version."""
+    """Overall health, always as a document: database, Redis, a production version of
+    every app's models and each app's own components. ``unhealthy``: the database is
+    away; ``degraded``: Redis is away (local fallbacks serve), a model has no production
+    version or an app component is not ok."""
     db_ok = platform.db.ping()
     components: dict[str, Any] = {
         "database": {"ok": db_ok, "backend": platform.db.engine.dialect.name}
@@ -84,6 +105,7 @@ def health(platform: PlatformDep) -> Health:
             "app": app.name,
             "version": mv.label if mv else None,
         }
+    components.update(_app_components(platform))
     others_ok = all(c["ok"] for k, c in components.items() if k != "database")
     status = "unhealthy" if not db_ok else "healthy" if others_ok else "degraded"
     return Health(

@@ -1,5 +1,6 @@
 """Pure data → features for sales: checked transactions, daily series per product and
-category, unit prices, and the seasonal-naive rule baseline."""
+category, and unit prices. The seasonal-naive rule baseline is the platform's
+(``forecasting.baselines.seasonal_naive_path``, with ``season=SEASON``)."""
 
 from __future__ import annotations
 
@@ -167,26 +168,6 @@ def series_history(daily: pd.DataFrame, *, product_id: str | None, category: str
         return units
     days = pd.date_range(daily["day"].min(), daily["day"].max(), freq="D")
     return units.reindex(days).fillna(0.0)
-
-
-def seasonal_naive_path(
-    history: pd.Series, horizon: int, level: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rule baseline for one series: the last week repeated, with an interval from the
-    empirical quantiles of week-on-week changes (point, lower, upper per day)."""
-    y = history.to_numpy(dtype=float)
-    if len(y) == 0:
-        zeros = np.zeros(horizon)
-        return zeros, zeros, zeros
-    m = SEASON if len(y) >= SEASON else 1
-    tail = y[-m:]
-    point = np.resize(tail, horizon)
-    changes = y[m:] - y[:-m] if len(y) > m else np.zeros(1)
-    alpha = (1 - level / 100) / 2
-    lo_q, hi_q = np.quantile(changes, [alpha, 1 - alpha])
-    # A change k seasons ahead compounds about like a random walk: widen by sqrt(k).
-    growth = np.sqrt(np.arange(horizon) // m + 1)
-    return point, np.maximum(point + lo_q * growth, 0.0), np.maximum(point + hi_q * growth, 0.0)
 
 
 def trend(units: float, previous: float) -> tuple[float | None, str]:

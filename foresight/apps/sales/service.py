@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from foresight.apps.sales import features as sf
-from foresight.apps.sales.features import HOLDOUT, HORIZON, MIN_DAYS, PERIODS
+from foresight.apps.sales.features import HOLDOUT, HORIZON, MIN_DAYS, PERIODS, SEASON
 from foresight.apps.sales.model import (
     MODEL_NAME,
     SalesDataset,
@@ -38,6 +38,7 @@ from foresight.apps.sales.store import SalesStore
 from foresight.platform.apps import ImportResult
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.forecasting import ensemble
+from foresight.platform.forecasting.baselines import seasonal_naive_path
 from foresight.platform.forecasting.engine import ForecastConfig
 from foresight.platform.forecasting.series import validate
 from foresight.platform.monitor import Outcome
@@ -276,7 +277,7 @@ class SalesService:
             else:
                 method = "seasonal_naive"
                 history = sf.series_history(daily, product_id=pid, category=None)
-                point = sf.seasonal_naive_path(history, days, 80.0)[0]
+                point = seasonal_naive_path(history, days, 80.0, season=SEASON)[0]
                 units, interval = float(point.sum()), None
             prev_units = float(previous.get(pid, 0.0))
             unit_price = price.get(pid, model.unit_price.get(pid, 0.0) if model else 0.0)
@@ -336,7 +337,7 @@ class SalesService:
             point, low, high = model.result.point[row][span], lo[0][span], hi[0][span]
             weights = model.result.weights[str(model.result.groups[row])]
         else:
-            point, low, high = sf.seasonal_naive_path(history, horizon, level)
+            point, low, high = seasonal_naive_path(history, horizon, level, season=SEASON)
             start = history.index.max() + pd.Timedelta(days=1) if len(history) else pd.Timestamp(0)
             dates = pd.date_range(start, periods=horizon, freq="D")
             weights = {"seasonal_naive": 1.0}

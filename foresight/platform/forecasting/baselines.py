@@ -1,5 +1,8 @@
 """Seasonal naive: each future step repeats the value one season earlier (the baseline).
 
+:class:`SeasonalNaive` forecasts a whole :class:`SeriesFrame`; :func:`seasonal_naive_path`
+is the rule baseline apps serve when no trained model can answer, with an interval.
+
 >>> import pandas as pd
 >>> from foresight.platform.forecasting.series import validate
 >>> data = pd.DataFrame({"unique_id": "a", "ds": range(1, 9), "y": [1., 2, 3, 4, 1, 2, 3, 4]})
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from foresight.platform.forecasting.local import seasonal_naive
@@ -54,3 +58,34 @@ class SeasonalNaive:
                 )
             )
         return pd.concat(frames, ignore_index=True)
+
+
+def seasonal_naive_path(
+    history: npt.ArrayLike, horizon: int, level: float, *, season: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last season repeated, with an interval from the empirical quantiles of
+    season-on-season changes: (point, lower, upper), ``horizon`` values each.
+
+    A change k seasons ahead compounds about like a random walk, so the interval widens
+    with the square root of the number of seasons ahead. A history shorter than a season
+    repeats its last value (changes from step to step); an empty one gives zeros. A
+    history with no negative value gets non-negative forecasts and bounds.
+
+    >>> point, lo, hi = seasonal_naive_path([3.0, 5, 4, 5, 4, 5, 4, 5, 3], 4, 80, season=3)
+    >>> point.tolist(), lo.round(2).tolist(), hi.round(2).tolist()
+    ([4.0, 5.0, 3.0, 4.0], [2.5, 3.5, 1.5, 1.88], [5.5, 6.5, 4.5, 6.12])
+    """
+    y = np.asarray(history, dtype=float).ravel()
+    if len(y) == 0:
+        zeros = np.zeros(horizon)
+        return zeros, zeros, zeros
+    m = season if len(y) >= season else 1
+    point = np.resize(y[-m:], horizon)
+    changes = y[m:] - y[:-m] if len(y) > m else np.zeros(1)
+    alpha = (1 - level / 100) / 2
+    lo_q, hi_q = np.quantile(changes, [alpha, 1 - alpha])
+    growth = np.sqrt(np.arange(horizon) // m + 1)
+    lo, hi = point + lo_q * growth, point + hi_q * growth
+    if y.min() >= 0:
+        lo, hi = np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+    return point, lo, hi

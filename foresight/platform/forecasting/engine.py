@@ -16,6 +16,9 @@ Steps (see docs/forecasting.md for the reasoning):
    series at once.
 3. Per group, the equal-weight combination of members with the best backtest OWA wins.
 4. Conformal intervals come from the same backtest errors.
+
+``closed`` (a callable from time stamps to "closed" booleans) marks closed periods: zeros
+there, left out of weights and intervals (:mod:`.closed`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from foresight.platform.forecasting.calibration import (
     calibrate,
     error_scale,
 )
+from foresight.platform.forecasting.closed import ClosedFn, closed_steps, zero_closed
 from foresight.platform.forecasting.gbm import GlobalGBM, Panel
 from foresight.platform.forecasting.local import (
     BASELINE,
@@ -210,8 +214,12 @@ def forecast(
     groups: Mapping[str, str] | None = None,
     future: pd.DataFrame | None = None,
     progress: Progress = _no_progress,
+    closed: ClosedFn | None = None,
 ) -> ForecastResult:
-    """Forecast every series of ``series`` ``config.horizon`` steps ahead (see module doc)."""
+    """Forecast every series of ``series`` ``config.horizon`` steps ahead (see module doc).
+
+    ``closed`` maps datetime64 stamps to booleans (True = closed); None = always open.
+    """
     config = config.checked()
     h, m = config.horizon, series.season_length
     started = time.perf_counter()
@@ -264,6 +272,12 @@ def forecast(
     T = max(len(a) for a in arrays)
     exog = _exogenous(series, future, h, T, notes)
     panel = _panel(series, arrays, future_stamps, h, exog)
+    shut = None
+    if closed is not None:
+        shut = closed_steps(closed, panel.dates, lengths=[len(a) for a in arrays], horizon=h)
+        # Nothing closed at all changes nothing: the output stays identical to closed=None.
+        panel.closed = shut.panel if shut.anywhere else None
+    hist = shut.history if shut is not None and shut.in_history else None
     for name in (x for x in config.members if x in GLOBAL_MEMBERS):
         progress(0, len(uids), f"{name} (global model)")
         t0 = time.perf_counter()
@@ -303,7 +317,7 @@ def forecast(
             final[name][i] = np.maximum(row, 0) if nonnegative[i] else row
 
     records, record_rows = backtest_records(
-        results, members, global_back, arrays, m, group_of, nonnegative
+        results, members, global_back, arrays, m, group_of, nonnegative, hist
     )
 
     weights: dict[str, dict[str, float]] = {}
@@ -324,9 +338,16 @@ def forecast(
         point[i] = ensemble.combine({k: v[i] for k, v in final.items()}, weights[group_of[i]])
         if nonnegative[i]:
             point[i] = np.maximum(point[i], 0)
+    if shut is not None:
+        point = zero_closed(point, shut.future)
+        final = {k: zero_closed(v, shut.future) for k, v in final.items()}
 
-    scores, cum_scores, backtest = calibrate(records, record_rows, weights, group_of, arrays, m, h)
-    scale = np.array([error_scale(a, m) for a in arrays])
+    scores, cum_scores, backtest = calibrate(
+        records, record_rows, weights, group_of, arrays, m, h, hist
+    )
+    scale = np.array(
+        [error_scale(a, m, mask=None if hist is None else ~hist[i]) for i, a in enumerate(arrays)]
+    )
     seconds["total"] = time.perf_counter() - started
     return ForecastResult(
         uids=uids,
@@ -346,6 +367,7 @@ def forecast(
         backtest=backtest,
         notes=notes,
         seconds=seconds,
+        closed=None if shut is None else shut.future,
     )
 
 

@@ -4,8 +4,9 @@ Every training row is one (series, time) pair. Values are normalised by the leve
 window before the target (``(y - level) / scale``), so series of any size share one model
 and a trend continues as a pattern rather than being capped at the training maximum — a
 plain tree model cannot extrapolate. Features: normalised lags, the window's spread and
-level change, calendar and holiday columns for dated series, and exogenous regressors.
-Forecasts are recursive: each predicted step feeds the next step's lags.
+level change, calendar and holiday columns for dated series, exogenous regressors, and
+``open`` when the panel has closed periods. Forecasts are recursive: each predicted step
+feeds the next step's lags, and a closed step feeds 0, as closed history does.
 
 Series are held right-aligned in an ``S × T`` matrix (NaN on the left of shorter ones), so
 a backtest cut-off "``back`` steps before each series' end" is a column slice.
@@ -37,6 +38,7 @@ class Panel:
     dates: np.ndarray | None = None  # S × (T + h), datetime64
     exog: np.ndarray | None = None  # S × (T + h) × E
     freq: str | None = None
+    closed: np.ndarray | None = None  # S × (T + h) bool; None = never closed
 
     def cut(self, back: int, horizon: int) -> Panel:
         """The panel as it was ``back`` steps before each series' end."""
@@ -49,6 +51,7 @@ class Panel:
             None if self.dates is None else self.dates[:, keep],
             None if self.exog is None else self.exog[:, keep],
             self.freq,
+            None if self.closed is None else self.closed[:, keep],
         )
 
 
@@ -94,10 +97,12 @@ class GlobalGBM:
         X = np.column_stack([lags, spread, change, log_scale])
         return X, level, scale
 
-    def _extra(self, calendar_cols: dict[str, np.ndarray], exog: np.ndarray | None, c: int) -> list:
+    def _extra(self, calendar_cols: dict[str, np.ndarray], panel: Panel, c: int) -> list:
         cols = [v[:, c] for v in calendar_cols.values()]
-        if exog is not None:
-            cols.extend(exog[:, c, e] for e in range(exog.shape[2]))
+        if panel.exog is not None:
+            cols.extend(panel.exog[:, c, e] for e in range(panel.exog.shape[2]))
+        if panel.closed is not None:
+            cols.append((~panel.closed[:, c]).astype(float))  # the `open` feature
         return cols
 
     def _calendar(self, panel: Panel) -> dict[str, np.ndarray]:
@@ -120,7 +125,7 @@ class GlobalGBM:
             if not ok.any():
                 continue
             X, level, scale = self._window_features(win[ok])
-            extra = self._extra(cal, panel.exog, c)
+            extra = self._extra(cal, panel, c)
             if extra:
                 X = np.column_stack([X, *[e[ok] for e in extra]])
             X_parts.append(X)
@@ -142,10 +147,12 @@ class GlobalGBM:
             c = T + j
             win = ext[:, c : c + L]
             X, level, scale = self._window_features(win)
-            extra = self._extra(cal, panel.exog, c)
+            extra = self._extra(cal, panel, c)
             if extra:
                 X = np.column_stack([X, *extra])
             step = level + scale * model.predict(X)
+            if panel.closed is not None:
+                step[panel.closed[:, c]] = 0.0
             ok = ~np.isnan(win[:, -self.w :]).any(axis=1)
             step[~ok] = np.nan
             out[:, j] = step

@@ -34,6 +34,9 @@ class ForecastResult:
     backtest: pd.DataFrame  # one row per series, window and model
     notes: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # S × h, True at closed steps (forecast and bounds are 0 there); None = never closed.
+    # A plain default, so a result pickled before this field existed reads None.
+    closed: np.ndarray | None = None
 
     def index(self, uid: str) -> int:
         try:
@@ -46,11 +49,25 @@ class ForecastResult:
         ensemble.validate_levels((level,))
         rows = np.arange(len(self.uids)) if rows is None else rows
         groups = self.groups[rows]
-        quantile = {g: ensemble.conformal_quantile(self.scores[str(g)], level) for g in set(groups)}
+        quantile = {
+            g: ensemble.conformal_quantile(self.scores[str(g)], level, season=self._season(str(g)))
+            for g in set(groups)
+        }
         half = np.stack([quantile[g] for g in groups]) * self.scale[rows, None]
         lo, hi = self.point[rows] - half, self.point[rows] + half
         lo = np.where(self.nonnegative[rows, None], np.maximum(lo, 0.0), lo)
+        if self.closed is not None:
+            lo, hi = np.where(self.closed[rows], 0.0, lo), np.where(self.closed[rows], 0.0, hi)
         return lo, hi
+
+    def _season(self, group: str) -> int:
+        """Widths grow per phase of the season when something is closed (see
+        ``ensemble.conformal_quantile``); when nothing is, exactly as without a mask."""
+        if self.closed is None:
+            return 1
+        if self.closed.any() or np.isnan(self.scores[group]).any():
+            return self.season_length
+        return 1
 
     def sum_bounds(self, row: int, steps: int, level: float) -> tuple[float, float, float]:
         """Point, lower and upper bound for the total of the first ``steps`` steps.
@@ -62,6 +79,8 @@ class ForecastResult:
         ensemble.validate_levels((level,))
         steps = max(1, min(steps, self.horizon))
         total = float(self.point[row, :steps].sum())
+        if self.closed is not None and self.closed[row, :steps].all():
+            return total, 0.0, 0.0  # closed throughout: the total is exactly 0
         q = ensemble.conformal_quantile(self.cum_scores[str(self.groups[row])], level)
         half = float(q[steps - 1] * self.scale[row])
         lo = max(total - half, 0.0) if self.nonnegative[row] else total - half
