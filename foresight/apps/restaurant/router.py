@@ -87,10 +87,10 @@ def read_customers(
     _: Reader,
     segment: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     churn_tier: Literal["high", "medium", "low"] | None = None,
-    min_clv: Annotated[float | None, Query(ge=0)] = None,
+    min_clv: Annotated[float | None, Query(ge=0, le=1e12)] = None,
     order_by: Literal["clv", "p_alive"] = "clv",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Customers by value (or lowest P(alive) first), as scored at the last training."""
     return service.customers(
