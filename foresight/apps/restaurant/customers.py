@@ -26,6 +26,12 @@ from foresight.platform.training import Described, Fitted, TrainingContext
 CUSTOMERS = "restaurant_customers"
 MIN_REPEATERS = 100
 HIGH, MEDIUM = 0.6, 0.3  # churn risk tiers (1 − P(alive))
+# The same tiers as P(alive) ranges (low, high]: what the stored scores are filtered by.
+P_ALIVE_OF_TIER = {
+    "high": (-1.0, 1 - HIGH),
+    "medium": (1 - HIGH, 1 - MEDIUM),
+    "low": (1 - MEDIUM, 2.0),
+}
 
 
 @dataclass
@@ -204,10 +210,11 @@ def population(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def tier(risk: float | None) -> str | None:
-    if risk is None:
+def tier(p_alive: float | None) -> str | None:
+    """The churn risk tier of a P(alive), by :data:`P_ALIVE_OF_TIER`."""
+    if p_alive is None:
         return None
-    return "high" if risk >= HIGH else "medium" if risk >= MEDIUM else "low"
+    return next(t for t, (lo, hi) in P_ALIVE_OF_TIER.items() if lo < p_alive <= hi)
 
 
 def score_table(
@@ -253,8 +260,9 @@ def customer_answer(
     r: pd.Series, as_of: pd.Timestamp, link: CustomerModel | RfmRule | PopulationDefault
 ) -> dict[str, Any]:
     """One scored customer (a row of :func:`score_table`) as the API answers it."""
-    p_alive = _number(r["p_alive"])
-    risk = None if p_alive is None else round(1 - p_alive, 4)
+    raw = None if pd.isna(r["p_alive"]) else float(r["p_alive"])
+    p_alive = _number(raw)
+    risk = None if raw is None else round(1 - raw, 4)
     wait = r["next_visit_in_days"]
     next_visit = None
     if p_alive is not None and p_alive >= 0.5 and not pd.isna(wait):
@@ -275,7 +283,7 @@ def customer_answer(
         "expected_visits_30d": _number(r["expected_visits_30d"]),
         "p_alive": p_alive,
         "churn_risk": risk,
-        "churn_tier": tier(risk),
+        "churn_tier": tier(raw),
         "next_visit_expected": next_visit,
         "method": "bg_nbd" if isinstance(link, CustomerModel) else link.method,
     }

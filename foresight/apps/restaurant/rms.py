@@ -141,7 +141,7 @@ class RmsReader:
         if o.updated_at is None:
             out.notes.append(
                 "orders.updated_at is not mapped: edits older than the sync lookback are "
-                "seen at the monthly full re-sync"
+                "seen at the next full sync (sync --full)"
             )
         return out
 
@@ -163,18 +163,20 @@ class RmsReader:
     def orders_after(self, wm: Watermark, limit: int) -> pd.DataFrame:
         """Up to ``limit`` orders after the watermark, by (ordering column, id), raw."""
         o = self.mapping.orders
-        ts, oid = o.col(self.ordering_column()), o.col("order_id")
+        ts, oid = o.col("ordered_at"), o.col("order_id")
+        if o.updated_at is not None:  # an order never updated may have no updated_at
+            ts = func.coalesce(o.col("updated_at"), ts)
         query = select(*self._order_columns(), ts.label("_wm_ts")).where(*self._where_restaurant())
         if not wm.empty:
             query = query.where(or_(ts > wm.ts, and_(ts == wm.ts, oid > wm.order_id)))
         return self.source.frame(query.order_by(ts, oid).limit(limit))
 
-    def orders_since(self, since_local: datetime) -> pd.DataFrame:
-        """Orders placed at or after a local time (the lookback re-read when the RMS has
-        no ``updated_at``)."""
+    def orders_since(self, since: Any) -> pd.DataFrame:
+        """Orders placed at or after ``since``, given in the column's own type (the
+        lookback re-read when the RMS has no ``updated_at``)."""
         o = self.mapping.orders
         query = select(*self._order_columns()).where(
-            o.col("ordered_at") >= since_local, *self._where_restaurant()
+            o.col("ordered_at") >= since, *self._where_restaurant()
         )
         return self.source.frame(query)
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,13 @@ from foresight.apps.restaurant.customers import (
 )
 from foresight.apps.restaurant.demand import DemandConfig, DemandTrainingSpec
 from foresight.apps.restaurant.demand_answers import DemandAnswers, DemandQuery
-from foresight.apps.restaurant.features import DemandData, demand_data, local, menu_items
+from foresight.apps.restaurant.features import (
+    DemandData,
+    demand_data,
+    last_complete_slot,
+    local,
+    menu_items,
+)
 from foresight.apps.restaurant.mapping import RmsMapping
 from foresight.apps.restaurant.model import DEMAND
 from foresight.apps.restaurant.rms import RmsCheck, RmsReader
@@ -115,8 +121,9 @@ class RestaurantService:
             lookback_hours=s.sync_lookback_hours,
             clock=self.p.clock,
         )
+        before = self.store.data_version()
         report = sync.run(full=full)
-        if report.full or report.rows.get("orders") or report.removed:
+        if report.sync_id != before:  # the store moves the id only when data changed
             self.invalidate()
         return report
 
@@ -165,11 +172,18 @@ class RestaurantService:
             self.store.menu(),
             tz=s.zone,
             opening=self.opening,
-            now=self.p.clock(),
+            now=self._data_clock(),
             hourly_weeks=s.hourly_history_weeks,
         )
         self._demand_data = (version, data)
         return data
+
+    def _data_clock(self) -> datetime:
+        """The time the mirror is complete up to: the last sync, not now (a day synced at
+        21:00 is not a whole day, however late it is now)."""
+        state = self.store.sync_state()
+        now = self.p.clock()
+        return now if state is None else min(now, _aware(state.synced_at))
 
     def _checked_demand_data(self) -> DemandData:
         data = self.demand_data()
@@ -299,7 +313,11 @@ class RestaurantService:
         visits = self.store.visits()
         if visits.empty:
             raise InvalidInput("no orders with a customer_id mirrored yet")
-        as_of = self.demand_data().daily_until
+        _, last = self.store.span()
+        assert last is not None  # there are visits, so there are orders
+        now = pd.Timestamp(self._data_clock()).tz_convert(self.settings.zone).tz_localize(None)
+        last_local = pd.Timestamp(last).tz_convert(self.settings.zone).tz_localize(None)
+        as_of = last_complete_slot(last_local, now, "D")
         frame = pd.DataFrame(
             {
                 "customer_id": visits["customer_id"].astype(str),
@@ -383,3 +401,7 @@ class RestaurantService:
             "scored_at": frame["scored_at"].max().isoformat() if len(frame) else None,
             "model_version": str(frame["model_version"].iloc[0]) if len(frame) else None,
         }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

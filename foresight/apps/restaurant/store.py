@@ -12,10 +12,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Index, Integer, String, Text, delete, func, insert, select
+from sqlalchemy import (
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from foresight.apps.restaurant.customers import P_ALIVE_OF_TIER
 from foresight.platform.db.base import Base, UTCDateTime
 from foresight.platform.db.engine import Database
 
@@ -201,16 +214,19 @@ class RestaurantStore:
             ):
                 if len(frame):
                     s.execute(insert(row), _records(frame))
+            changed = full or bool(len(orders) or len(removed))
             for name, frame in snapshots.items():
                 row = SNAPSHOTS[name]
-                if row is RecipeRow:
-                    s.execute(delete(RecipeRow).where(RecipeRow.source == "rms"))
-                else:
-                    s.execute(delete(row))
+                mine = RecipeRow.source == "rms" if row is RecipeRow else true()
+                if _unchanged(s, row, frame, mine):
+                    continue  # the menu or stock as it was: nothing to drop
+                changed = True
+                s.execute(delete(row).where(mine))
                 if len(frame):
                     s.execute(insert(row), _records(frame))
             current = s.get(SyncStateRow, "orders")
-            sync_id = (current.sync_id if current else 0) + 1
+            # The sync id versions every cached answer: it moves only when data changed.
+            sync_id = (current.sync_id if current else 0) + int(changed)
             if current is None:
                 current = SyncStateRow(source="orders")
                 s.add(current)
@@ -307,11 +323,10 @@ class RestaurantStore:
             where.append(CustomerScoreRow.segment == segment)
         if min_clv is not None:
             where.append(CustomerScoreRow.clv_12m >= min_clv)
-        if churn_tier is not None:  # risk = 1 − P(alive): high ≥ 0.6, medium ≥ 0.3
+        if churn_tier is not None:
+            low, high = P_ALIVE_OF_TIER[churn_tier]
             p = CustomerScoreRow.p_alive
-            where.append(
-                {"high": p <= 0.4, "medium": (p > 0.4) & (p <= 0.7), "low": p > 0.7}[churn_tier]
-            )
+            where += [p > low, p <= high]
         order = {
             "clv": CustomerScoreRow.clv_12m.desc(),
             "p_alive": CustomerScoreRow.p_alive.asc(),
@@ -343,6 +358,26 @@ class RestaurantStore:
     def batches(self) -> pd.DataFrame:
         frame = self.db.frame(select(*BatchRow.__table__.columns))
         return _times(frame, ("received_at", "expires_at"))
+
+
+def _unchanged(s: Session, row: type[Base], frame: pd.DataFrame, where: Any) -> bool:
+    """Whether a snapshot table already holds exactly these rows."""
+    columns = [c.name for c in row.__table__.columns if c.name in frame.columns]
+    held = s.execute(select(*(row.__table__.c[c] for c in columns)).where(where)).all()
+    new = [tuple(r[c] for c in columns) for r in _records(frame[columns])]
+    return sorted(map(_key, held)) == sorted(map(_key, new))
+
+
+def _key(values: Sequence[Any]) -> str:
+    """A row as comparable text: numbers as floats, times in UTC, None as None."""
+    out = []
+    for v in values:
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            v = float(v)
+        elif isinstance(v, datetime):
+            v = _utc(v)
+        out.append(v)
+    return repr(out)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -3,7 +3,8 @@ are read (keyset on the ordering column and id, so equal timestamps are never sk
 their lines and station times with them; the small tables are replaced whole.
 
 Without an ``updated_at`` column an edit is seen only if it falls inside the lookback
-window re-read on every sync, or at the next full re-sync (monthly). A changed mapping
+window re-read on every sync, or at the next full sync (``foresight restaurant sync
+--full``). A changed mapping
 forces a full re-sync. Each sync is one transaction on the mirror: a failure leaves the
 mirror and the watermark as they were.
 """
@@ -80,10 +81,8 @@ class Sync:
         full = full or state is None or state.mapping_digest != digest
         wm = Watermark() if full or state is None else Watermark.loads(state.watermark)
         raw, wm = self._read_orders(wm)
-        lookback = not full and state is not None and state.watermark_at is not None
-        if lookback and self.reader.ordering_column() == "ordered_at":
-            assert state is not None and state.watermark_at is not None
-            raw = pd.concat([raw, self._lookback(state.watermark_at)], ignore_index=True)
+        if not full and not wm.empty and self.reader.ordering_column() == "ordered_at":
+            raw = pd.concat([raw, self._lookback(wm)], ignore_index=True)
         raw = raw.drop_duplicates("order_id", keep="last") if len(raw) else raw
         orders, removed = self._orders(raw)
         lines = self._lines(self.reader.order_items(list(orders["_rms_id"])))
@@ -140,9 +139,12 @@ class Sync:
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return frame.drop(columns=["_wm_ts"], errors="ignore"), wm
 
-    def _lookback(self, watermark_at: datetime) -> pd.DataFrame:
-        since = pd.Timestamp(watermark_at - self.lookback).tz_convert(self.reader.tz)
-        return self.reader.orders_since(since.tz_localize(None).to_pydatetime())
+    def _lookback(self, wm: Watermark) -> pd.DataFrame:
+        """Orders of the last ``lookback`` before the watermark, read again: without an
+        ``updated_at`` an edit is seen only this way. The bound keeps the column's own
+        type (text on SQLite, naive or zoned on PostgreSQL), so no zone shifts it."""
+        last = wm.ts if isinstance(wm.ts, datetime) else pd.Timestamp(wm.ts).to_pydatetime()
+        return self.reader.orders_since(last - self.lookback)
 
     # ---- shaping -------------------------------------------------------------------------------
     def _orders(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

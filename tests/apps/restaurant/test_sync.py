@@ -134,3 +134,25 @@ def test_an_rms_url_that_cannot_be_opened_read_only_is_refused(
     assert "FORESIGHT_RESTAURANT_RMS_URL" in err.value.message
     assert "secret" not in err.value.message
     p.close()
+
+
+def test_without_updated_at_an_edit_inside_the_lookback_is_seen(
+    tmp_path: Path, rms: tuple[str, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORESIGHT_RESTAURANT_RMS_MAPPING_JSON", '{"orders": {"updated_at": null}}')
+    p = platform_on(tmp_path / "d", rms[0], monkeypatch)
+    service = p.service_of(RestaurantService)
+    service.sync_now()
+    last = service.store.orders().sort_values("ordered_at").iloc[-1]["order_id"]
+    engine = create_engine(rms[0])
+    with engine.begin() as conn:
+        conn.execute(
+            update(demo_rms.orders)
+            .where(demo_rms.orders.c.order_id == int(last))
+            .values(channel="takeaway")
+        )
+    engine.dispose()
+    report = service.sync_now()
+    assert not report.full
+    assert service.store.orders().set_index("order_id").loc[last, "channel"] == "takeaway"
+    p.close()
