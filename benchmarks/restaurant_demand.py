@@ -10,22 +10,28 @@ origin, every model refitted per origin: hourly, 6 origins a week apart, h = 168
 apart, h = 28, all history, also the 32 items. Ours is the app's engine call; against it
 seasonal naive, AutoETS on the zero-filled series and AutoETS fitted on open slots only.
 MASE and sMAPE count open slots only; ``markdown`` states every rule with the numbers.
+
+This module runs the rolling origin; the AutoETS baselines are in
+:mod:`benchmarks.restaurant_demand_baselines`, the scores, verdicts and markdown in
+:mod:`benchmarks.restaurant_demand_report`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.restaurant_demand_baselines import ETS_SEASON, auto_ets, auto_ets_open_slots
+from benchmarks.restaurant_demand_report import LABEL, SEED, markdown, summarise, verdicts
 from benchmarks.results import machine
 from foresight.apps.restaurant.demand import DemandConfig, DemandTrainingSpec, _closed
 from foresight.apps.restaurant.demo_rms import PizzaOrders, pizza_orders
@@ -42,26 +48,13 @@ from foresight.platform.forecasting.series import validate
 Rows = list[dict[str, Any]]
 # The app's defaults, not the environment's: the benchmark measures what ships.
 APP = {name: f.default for name, f in RestaurantSettings.model_fields.items()}
-JOBS = os.cpu_count() or 1
-TIE = 0.005  # a MASE ratio within ±0.5 % is called level
-SEED = 42  # the platform's default seed, which the app passes to the engine
 UTC_ZONE = ZoneInfo("UTC")
-LEVELS = ("total", "category", "item")
-MODELS = ("ours", "auto_ets", "auto_ets_open", "snaive_24", "snaive_168", "snaive_7")
-LABEL = {
-    "ours": "**Foresight (app's engine call)**",
-    "auto_ets": "AutoETS (statsforecast, zero-filled series)",
-    "auto_ets_open": "AutoETS on open slots only (fairer variant)",
-    "snaive_24": "seasonal naive m = 24",
-    "snaive_168": "seasonal naive m = 168",
-    "snaive_7": "seasonal naive m = 7",
-}
+PART = Path(__file__).resolve().with_name("restaurant_demand.md")  # as benchmarks.restaurant
 
 
-# Per pandas frequency: seasonal naive seasons, AutoETS's season, the MASE scale's season
-# (the app's holdout seasons).
+# Per pandas frequency: seasonal naive seasons, the MASE scale's season (the app's
+# holdout seasons).
 NAIVE_SEASONS = {"h": (24, 168), "D": (7,)}
-ETS_SEASON = {"h": 24, "D": 7}
 SCORE_SEASON = {"h": SEASON_HOURLY, "D": SEASON_DAILY}
 
 
@@ -170,7 +163,7 @@ def _warm_up() -> None:
     tiny = pd.DataFrame(
         {"unique_id": np.repeat(np.arange(20), 40), "ds": np.tile(t, 20), "y": np.tile(t % 4, 20)}
     )
-    _statsforecast(tiny, 4, 4, freq=1)
+    auto_ets(tiny, 4, 4, freq=1)
     forecast(validate(tiny, season_length=4), ForecastConfig(horizon=4, n_windows=0))
 
 
@@ -271,12 +264,12 @@ def _fit(plan: Plan, cut: pd.Timestamp, pizza: Pizza) -> dict[str, Any]:
             u: seasonal_naive_path(y, h, 80.0, season=m)[0] for u, y in history.items()
         }
     t0 = time.perf_counter()
-    forecasts["auto_ets"], ets_bounds = _statsforecast(
+    forecasts["auto_ets"], ets_bounds = auto_ets(
         series.data, ETS_SEASON[plan.freq], h, freq=plan.freq
     )
     t1 = time.perf_counter()
     known = ~np.asarray(closed(stamps), dtype=bool), ~np.asarray(closed(future), dtype=bool)
-    forecasts["auto_ets_open"] = _auto_ets_open(history, *known, plan, pizza.opening)
+    forecasts["auto_ets_open"] = auto_ets_open_slots(history, *known, plan.freq, pizza.opening)
     seconds |= {"auto_ets": t1 - t0, "auto_ets_open": time.perf_counter() - t1}
     ours = {lv: result.bounds(float(lv)) for lv in (80, 95)}
     return {
@@ -296,170 +289,31 @@ def _fit(plan: Plan, cut: pd.Timestamp, pizza: Pizza) -> dict[str, Any]:
     }
 
 
-def _statsforecast(
-    long: pd.DataFrame, season: int, h: int, *, freq: Any
-) -> tuple[dict[str, np.ndarray], dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]]:
-    """AutoETS per series with its own 80 and 95 % intervals: point and bounds by uid."""
-    from statsforecast import StatsForecast
-    from statsforecast.models import AutoETS
-
-    sf = StatsForecast(models=[AutoETS(season_length=season)], freq=freq, n_jobs=JOBS)
-    fc = sf.forecast(df=long[["unique_id", "ds", "y"]], h=h, level=[80, 95])
-    by = {str(u): g for u, g in fc.groupby("unique_id")}
-    point = {u: g["AutoETS"].to_numpy() for u, g in by.items()}
-    bounds: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for lv in (80, 95):
-        lo, hi = f"AutoETS-lo-{lv}", f"AutoETS-hi-{lv}"
-        bounds[lv] = {u: (g[lo].to_numpy(), g[hi].to_numpy()) for u, g in by.items()}
-    return point, bounds
-
-
-def _auto_ets_open(
-    history: dict[str, np.ndarray],
-    known_open: np.ndarray,
-    future_open: np.ndarray,
-    plan: Plan,
-    opening: OpeningHours,
-) -> dict[str, np.ndarray]:
-    """AutoETS told the opening hours: fitted on the open slots alone (closed slots and
-    known dark days removed), its forecasts put back on the open future slots, zeros
-    elsewhere, negatives clipped. Hourly, its season is the open hours of a day."""
-    season = ETS_SEASON[plan.freq]
-    if plan.freq == "h":
-        week = pd.date_range("2024-01-01", periods=168, freq="h").to_numpy()
-        season = max(1, round(int((~opening.closed_mask(week, freq="h")).sum()) / 7))
-    n_open = int(future_open.sum())
-    t = np.arange(int(known_open.sum()))
-    long = pd.concat(
-        [pd.DataFrame({"unique_id": u, "ds": t, "y": y[known_open]}) for u, y in history.items()]
-    )
-    point, _ = _statsforecast(long, season, max(n_open, 1), freq=1)
-    out = {}
-    for u, p in point.items():
-        out[u] = np.zeros(len(future_open))
-        out[u][future_open] = np.maximum(p[:n_open], 0.0)
-    return out
-
-
-def summarise(rows: pd.DataFrame, cover: pd.DataFrame) -> dict[str, Any]:
-    """Mean MASE and sMAPE per level and model, ours' wins per baseline, coverage."""
-    out: dict[str, Any] = {"scores": {}, "wins": {}, "coverage": {}}
-    out["per_origin"] = {
-        str(o): {m: round(float(np.nanmean(g["mase"])), 4) for m, g in part.groupby("model")}
-        for o, part in rows.groupby("origin")
-    }
-    for level in [lv for lv in LEVELS if lv in set(rows["level"])]:
-        part = rows[rows["level"] == level]
-        by = dict(list(part.groupby("model")))
-        out["scores"][level] = {
-            m: {k: float(np.nanmean(by[m][k])) for k in ("mase", "smape")} | {"n": len(by[m])}
-            for m in MODELS
-            if m in by
-        }
-        wide = part.pivot_table(index=["origin", "uid"], columns="model", values="mase")
-        others = [m for m in wide.columns if m != "ours"]
-        out["wins"][level] = {m: [int((wide["ours"] < wide[m]).sum()), len(wide)] for m in others}
-        c = cover[cover["level"] == level].groupby("interval")[["n", "ours", "auto_ets"]].sum()
-        out["coverage"][level] = {
-            str(lv): {"ours": float(r.ours / r.n), "auto_ets": float(r.auto_ets / r.n)}
-            for lv, r in c.iterrows()
-        }
-    return out
-
-
-def verdicts(part: dict[str, Any]) -> dict[str, list[str]]:
-    """Per level: ours against each baseline as the ratio of mean MASE (below 1 = ours
-    better; within ±0.5 % = level) and on how many series × origins ours is lower."""
-    out: dict[str, list[str]] = {}
-    for level, scores in part["scores"].items():
-        out[level] = []
-        for name in (m for m in scores if m != "ours"):
-            ratio = scores["ours"]["mase"] / scores[name]["mase"]
-            word = "beats" if ratio < 1 - TIE else "is level with"
-            word = "**loses to**" if ratio > 1 + TIE else word
-            won, n = part["wins"][level][name]
-            out[level].append(
-                f"{word} {LABEL[name]} (MASE ratio {ratio:.3f}, {100 * (ratio - 1):+.1f} %; "
-                f"lower on {won}/{n} series × origins)"
-            )
-    return out
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The demand part of the Restaurant section: tables per granularity and verdicts."""
-    lines = [
-        "### Demand (pizza year, rolling origin)",
-        "",
-        f"Run {result['date']} on {result['machine']}; {result['seconds']:.0f} s in all"
-        + (" (**quick: one origin each**)" if result["quick"] else "")
-        + ". Every gt/pizzaplace order (2015), naive times read as UTC, series from the app's "
-        f"`demand_data`, opening hours `{result['opening_hours']}` (the app's default). Days "
-        f"without an order ({', '.join(result['dark_days']) or 'none'}) are closed: the engine "
-        "knows those in its history, as in the app; in the scored windows they are left out "
-        "for every model (none can know them in advance).",
-        "",
-        "Ours = the app's `forecast(...)` call: its `ForecastConfig` (`n_windows=2`, step 24 "
-        f"hourly / 7 daily, country `{result['country']}`, seed {SEED}), `closed` from opening "
-        "hours + dark days, groups total / category / item. AutoETS (statsforecast) is "
-        "refitted per origin on the zero-filled series a user would give it; the fairer "
-        "variant fits it on open slots only (season = open hours a day), puts the forecasts "
-        "back on open slots and clips at 0 (zeroing closed slots alone changes nothing when "
-        "only open slots are scored). MASE and sMAPE (%) on open slots; MASE scaled on open "
-        "in-sample slots at the app's holdout season (168 hourly, 7 daily); means over "
-        "series × origins; coverage pooled over open slots (AutoETS: its own intervals).",
-        "",
-    ]
-    for gran, part in result["parts"].items():
-        lines += _part(gran, part)
-    return "\n".join(lines)
-
-
-def _part(gran: str, part: dict[str, Any]) -> list[str]:
-    plan, levels = part["plan"], list(part["scores"])
-    head = "hourly" if gran == "hour" else "daily"
-    history = f"history {plan['history_weeks']} weeks" if gran == "hour" else "all history"
-    lines = [
-        f"#### {head.capitalize()}: {plan['origins']} origin(s) {plan['spacing']} slots apart, "
-        f"h = {plan['horizon']}, {history}",
-        "",
-        f"Origins (last training slot): {', '.join(part['origins'])}; series × origins: "
-        + ", ".join(f"{lv} {part['scores'][lv]['ours']['n']}" for lv in levels)
-        + ".",
-        "",
-        "| model | " + " | ".join(f"{lv} MASE | {lv} sMAPE" for lv in levels) + " | wall s |",
-        "|---|" + "---|---|" * len(levels) + "---|",
-    ]
-    for name in part["scores"][levels[0]]:
-        s = [part["scores"][lv][name] for lv in levels]
-        sec = part["seconds"].get(name)
-        cells = [f"{x['mase']:.3f} | {x['smape']:.1f}" for x in s] + [
-            f"{sec or 0:.1f}" if sec else "—"
-        ]
-        lines.append(f"| {LABEL[name]} | " + " | ".join(cells) + " |")
-    lines += ["", "| interval coverage | ours 80 % | ours 95 % | AutoETS 80 % | AutoETS 95 % |"]
-    lines.append("|---|---|---|---|---|")
-    for lv in levels:
-        c = part["coverage"][lv]
-        cells = [f"{100 * c[i][who]:.1f} %" for who in ("ours", "auto_ets") for i in ("80", "95")]
-        lines.append(f"| {lv} | " + " | ".join(cells) + " |")
-    per_origin = [
-        f"{o} {m['ours']:.3f} / {m['auto_ets']:.3f} / {m['auto_ets_open']:.3f}"
-        for o, m in part["per_origin"].items()
-    ]
-    lines += ["", "Mean MASE of all series per origin (ours / AutoETS / AutoETS open slots): "]
-    lines[-1] += "; ".join(per_origin) + "."
-    lines += ["", f"Verdict, {head}:", ""]
-    lines += [f"- {lv}: ours " + "; ".join(text) + "." for lv, text in verdicts(part).items()]
-    weights = part["weights_last_origin"]
-    lines += ["", "Chosen ensemble at the last origin: "]
-    lines[-1] += "; ".join(f"{g}: " + " + ".join(w) for g, w in weights.items()) + "."
-    return [*lines, ""]
+__all__ = ["LABEL", "Plan", "markdown", "plans", "run", "summarise", "verdicts"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Restaurant demand benchmark (pizza year)")
     parser.add_argument("--quick", action="store_true", help="one origin per granularity")
-    print(markdown(run(parser.parse_args(argv).quick)))
+    parser.add_argument(
+        "--write-part",
+        action="store_true",
+        help=f"also write {PART.name}, the demand text of RESULTS.md's Restaurant section "
+        "(`python -m benchmarks.restaurant --parts ''` then rebuilds that section)",
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    text = markdown(run(args.quick))
+    print(text)
+    if args.write_part:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        command = "python -m benchmarks.restaurant_demand --write-part" + (
+            " --quick" if args.quick else ""
+        )
+        PART.write_text(
+            f"{text.strip()}\n\n_demand: `{command}`, {stamp}, "
+            f"{time.perf_counter() - started:.0f} s._\n"
+        )
 
 
 if __name__ == "__main__":

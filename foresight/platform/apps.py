@@ -229,8 +229,9 @@ class App(ABC):
     def discard_job(self, platform: Platform, job: Job) -> None:  # noqa: B027
         """One of the app's jobs failed (its error, or its process stopped): delete what
         it stored outside its own output (predictions logged as it went, say), since its
-        user is told to submit it again. Called once per failed job, in the process that
-        recorded the failure; must be idempotent. Optional: the default keeps everything."""
+        user is told to submit it again. Called before the job reads "failed" when it
+        fails in its own process, after the claim when a replica recovers it; must be
+        idempotent. Optional: the default keeps everything."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models():

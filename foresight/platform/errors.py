@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -66,3 +68,10 @@ class SourceUnavailable(ForesightError):
     """An outside database could not be reached or did not answer in time; retry later."""
 
     status = 503
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` to a mistyped ``word``, or
+    ``""`` when none is close (for the message of a 404 or 422 on an unknown name)."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -144,7 +144,12 @@ def _rowcount(s: Session, stmt: Update) -> int:
 
 class JobQueue(JobStore):
     """Durable jobs run by a thread pool; ``owner`` names this queue among replicas and
-    ``clock`` stamps every time it writes (tests move it)."""
+    ``clock`` stamps every time it writes (tests move it).
+
+    ``discard`` deletes what a failing job stored outside its output; a job that fails
+    here is discarded *before* its failed status commits, so nobody who sees "failed"
+    can still read its leftovers. ``on_finish`` is told of every ended job afterwards.
+    """
 
     def __init__(
         self,
@@ -156,6 +161,7 @@ class JobQueue(JobStore):
         stale_after_seconds: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         on_finish: Callable[[Job], None] | None = None,
+        discard: Callable[[Job], None] | None = None,
     ) -> None:
         if stale_after_seconds <= heartbeat_seconds:
             raise ValueError("stale_after_seconds must exceed heartbeat_seconds")
@@ -165,6 +171,7 @@ class JobQueue(JobStore):
         self.stale_after_seconds = stale_after_seconds
         self.clock = clock
         self.on_finish = on_finish or (lambda job: None)
+        self.discard = discard or (lambda job: None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -232,8 +239,9 @@ class JobQueue(JobStore):
         self._finished(job_id)
 
     def _fail(self, job_id: str, error: str) -> bool:
-        """Mark a running job failed and drop its output; False if a recovery failed it
-        first (and announced it)."""
+        """Discard what the job stored elsewhere, then mark it failed and drop its output;
+        False if a recovery failed it first (and announced it)."""
+        self._discard(job_id)
         failed = {"status": "failed", "finished_at": self.clock(), "error": error}
         with self.db.session() as s:
             self._delete_output(s, [job_id])
@@ -255,6 +263,14 @@ class JobQueue(JobStore):
             log.warning("job_cancel_failed", job_id=job_id, exc_info=True)
             return
         self._finished(job_id)
+
+    def _discard(self, job_id: str) -> None:
+        """Run ``discard`` for a failing job; its failure is logged, never raised, so the
+        job is still marked failed (``discard`` must be idempotent: a recovery may repeat it)."""
+        try:
+            self.discard(self.get(job_id))
+        except Exception:
+            log.exception("job_discard_failed", job_id=job_id)
 
     def _finished(self, job_id: str) -> None:
         """Tell ``on_finish`` a job ended; its failure is logged, never raised: the job
@@ -356,6 +372,8 @@ class JobQueue(JobStore):
             self._delete_output(s, ids)
         log.info("jobs_recovered", count=len(ids), job_ids=ids)
         for job_id in ids:
+            # The owner stopped, so its leftovers can only be discarded after the claim.
+            self._discard(job_id)
             self._finished(job_id)
         return len(ids)
 

@@ -127,7 +127,11 @@ class Platform:
             clock=clock,
         )
         # ``platform`` is bound below, before any job can run or be recovered.
-        jobs = JobQueue(db, on_finish=lambda job: platform.job_finished(job))
+        jobs = JobQueue(
+            db,
+            on_finish=lambda job: platform.job_finished(job),
+            discard=lambda job: platform.discard_job(job),
+        )
         server = ModelServer(
             registry,
             pointer_ttl=settings.production_pointer_ttl,
@@ -191,13 +195,15 @@ class Platform:
             self.notifier.publish(events[-1].type, dict(events[-1].payload))
 
     def job_finished(self, job: Job) -> None:
-        """A job ended (``JobQueue.on_finish``): count it; a failed one's app discards
-        what the job stored outside its output (``App.discard_job``)."""
+        """A job ended (``JobQueue.on_finish``): count it."""
         self.metrics.jobs.labels(job.app, job.kind, job.status).inc()
-        if job.status == "failed":
-            for app in self.apps:
-                if app.name == job.app:
-                    app.discard_job(self, job)
+
+    def discard_job(self, job: Job) -> None:
+        """A job is failing (``JobQueue.discard``): its app deletes what the job stored
+        outside its output (``App.discard_job``)."""
+        for app in self.apps:
+            if app.name == job.app:
+                app.discard_job(self, job)
 
     def app(self, name: str) -> App:
         """The installed app ``name`` (a 404-style error lists the installed ones)."""

@@ -35,6 +35,13 @@ class Served:
         suffix = "+rule" if self.fallback == "rule_baseline" else ""
         return self.version.label + suffix
 
+    @property
+    def cache_tag(self) -> str:
+        """The part of a cache key that names who answers (``v3``, ``v3rule_baseline``,
+        ``v0default``): a promotion or a fallback makes older answers unreachable."""
+        version = self.version.version if self.version else 0
+        return f"v{version}{self.fallback or ''}"
+
 
 RuleFactory = Callable[[ModelVersion], Any]
 DefaultFactory = Callable[[], Any]

@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.reflection import ObjectKind
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, NoSuchTableError, OperationalError
 from sqlalchemy.sql import Executable
 
 from foresight.platform.errors import InvalidInput, SourceUnavailable
@@ -130,12 +130,25 @@ class ReadOnlySource:
         with self._connection() as conn:
             return conn.execute(query, dict(params or {})).scalar()
 
-    def columns(self) -> dict[str, list[str]]:
-        """Every table and view with its column names, reflected from the database; keys
-        are schema-qualified (``"schema.table"``) outside the default schema."""
+    def columns(self, tables: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Tables and views with their column names, reflected from the database.
+
+        Without ``tables``: every one, keyed schema-qualified (``"schema.table"``) outside
+        the default schema. With ``tables``: only those, keyed by the name as given (a
+        ``"schema.table"`` name is looked up in that schema); a missing one is left out.
+        Asking for the few tables one needs keeps a large database's reflection cheap."""
         out: dict[str, list[str]] = {}
         with self._connection() as conn:
             inspector = sqlalchemy.inspect(conn)
+            if tables is not None:
+                for name in dict.fromkeys(tables):
+                    schema, _, bare = name.rpartition(".")
+                    try:
+                        cols = inspector.get_columns(bare, schema=schema or None)
+                    except NoSuchTableError:
+                        continue
+                    out[name] = [c["name"] for c in cols]
+                return out
             default = inspector.default_schema_name
             for schema in inspector.get_schema_names():
                 if schema == "information_schema":

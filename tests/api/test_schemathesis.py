@@ -52,6 +52,11 @@ DATA_CHECKED = [
     # Checked against the mirror: known items and categories, the forecastable window.
     "GET /api/v1/restaurant/demand",
     "GET /api/v1/restaurant/customer/{customer_id}",
+    # ...known items, sizes and ingredients, and the restaurant's opening hours.
+    "POST /api/v1/restaurant/kitchen",
+    "GET /api/v1/restaurant/kitchen",
+    "POST /api/v1/restaurant/kitchen/delivery",
+    "GET /api/v1/restaurant/inventory",
     # A URL the schema's string allows may still be no URL (a port above 65535): a 422.
     "POST /api/v1/admin/webhooks",
 ]

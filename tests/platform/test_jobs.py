@@ -348,6 +348,49 @@ def test_a_failing_job_says_what_happened_and_keeps_no_output(
     )
 
 
+def test_a_failing_job_is_discarded_before_anyone_can_read_it_failed(
+    db: Database, queues: Callable[..., JobQueue]
+) -> None:
+    # A client polling the status must never see "failed" while the job's leftovers
+    # (predictions an app stored as it went) still exist.
+    seen: list[tuple[str, str]] = []
+    queue = queues(clock=Clock())
+    queue.discard = lambda job: seen.append((job.id, queue.get(job.id).status))
+    finished: list[str] = []
+    queue.on_finish = lambda job: finished.append(job.status)
+
+    def refuse(ctx: JobContext) -> dict[str, Any]:
+        raise InvalidInput("row 7: tenure must be a number")
+
+    job, future = queue.submit(app="t", kind="refuse", fn=refuse)
+    future.result(timeout=10)
+    assert seen == [(job.id, "running")]
+    assert (queue.get(job.id).status, finished) == ("failed", ["failed"])
+
+    def broken_discard(job: Job) -> None:
+        raise RuntimeError("the app's store is away")
+
+    queue.discard = broken_discard  # the job still fails, in its own words
+    job, future = queue.submit(app="t", kind="refuse", fn=refuse)
+    future.result(timeout=10)
+    assert queue.get(job.id).error == "row 7: tenure must be a number"
+
+    with db.session() as s:  # a replica that stopped: discarded after the claim
+        s.add(
+            JobRow(
+                id="orphan",
+                app="t",
+                kind="k",
+                status="running",
+                created_at=T0 - timedelta(seconds=60),
+            )
+        )
+    seen.clear()
+    queue.discard = lambda job: seen.append((job.id, job.status))
+    assert queue.recover() == 1
+    assert seen == [("orphan", "failed")]
+
+
 def test_row_errors_are_capped_and_counted(queues: Callable[..., JobQueue]) -> None:
     queue = queues()
     errors = [{"row": i, "message": "bad"} for i in range(MAX_ERRORS + 5)]

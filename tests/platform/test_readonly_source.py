@@ -169,6 +169,12 @@ def test_columns_are_reflected_for_tables_and_views(source_url: str) -> None:
     assert columns["big_orders"] == ["order_id", "total"]
 
 
+def test_only_the_tables_asked_for_are_reflected(source_url: str) -> None:
+    with opened(source_url) as source:
+        asked = source.columns(["big_orders", "missing", "big_orders"])
+    assert asked == {"big_orders": ["order_id", "total"]}  # the missing one left out
+
+
 def test_a_new_statement_after_a_timeout_runs_normally(source_url: str) -> None:
     slow = text("SELECT pg_sleep(2)") if source_url.startswith("postgresql") else SLOW_CTE
     with opened(source_url, statement_timeout_ms=100) as source:

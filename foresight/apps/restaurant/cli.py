@@ -1,8 +1,9 @@
-"""``foresight restaurant …`` (check the RMS, sync, demand) and ``foresight import
+"""``foresight restaurant …`` (check the RMS, sync, demand, inventory, push) and ``foresight import
 restaurant`` (recipes for an RMS without a recipes table)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -10,15 +11,19 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from foresight.apps.restaurant import push
 from foresight.apps.restaurant.demand_answers import DemandQuery
+from foresight.apps.restaurant.inventory_cli import inventory
 from foresight.apps.restaurant.service import RestaurantService
 from foresight.platform.csvfile import read_csv
 from foresight.platform.terminal import console, fail, platform_of, run_or_fail
 
 cli = typer.Typer(
-    help="Restaurant: the RMS connection, sync and demand forecasts.", no_args_is_help=True
+    help="Restaurant: the RMS connection, sync, demand forecasts, inventory and push.",
+    no_args_is_help=True,
 )
 RECIPE_COLUMNS = ("item_id", "ingredient_id", "quantity")
+cli.command("inventory")(inventory)
 
 
 def _service(ctx: typer.Context) -> RestaurantService:
@@ -134,3 +139,23 @@ def demand(
         f"total {total['value']:.0f} ({total['lower']:.0f}–{total['upper']:.0f}) · "
         f"{body['method']} · model {body['model_version']}"
     )
+
+
+@cli.command("push")
+def push_now(
+    ctx: typer.Context,
+    model: list[str] = typer.Option(
+        [], "--model", help="Only this model (repeatable); default: every restaurant model."
+    ),
+) -> None:
+    """Send the current predictions to the webhooks subscribed to restaurant.predictions
+    now, as a scheduled training does (signed, retried); the same predictions are sent once."""
+    service = _service(ctx)
+    names = [spec.name for spec in platform_of(ctx).app("restaurant").models()]
+    unknown = sorted(set(model) - set(names))
+    if unknown:
+        fail(f"unknown model {', '.join(unknown)}; restaurant models are {', '.join(names)}")
+    for name in model or names:
+        body = run_or_fail(push.publish, service, name)
+        size = len(json.dumps(body))
+        console.print(f"[green]✓[/] {name}: {body['model_version']} ({size:,} bytes)")

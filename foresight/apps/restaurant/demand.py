@@ -87,7 +87,9 @@ class DemandTrainingSpec:
         return ForecastConfig(
             horizon=horizon,
             n_windows=n_windows,
-            step=24 if granularity == "hour" else SEASON_DAILY,
+            # Hourly backtest windows do not overlap (a window per horizon), so the
+            # ensemble is chosen on distinct weeks rather than one week seen 7 times.
+            step=horizon if granularity == "hour" else SEASON_DAILY,
             country=self.config.country or None,
             seed=self.config.seed,
         )

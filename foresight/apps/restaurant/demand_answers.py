@@ -3,7 +3,6 @@ fallback chain (the stored ensemble, top-down from it, seasonal naive, or the de
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from foresight.apps.restaurant.model import (
     WeeklyMeanDefault,
     weekly_mean_path,
 )
-from foresight.platform.errors import InvalidInput, NotFound
+from foresight.platform.errors import InvalidInput, NotFound, did_you_mean
 from foresight.platform.forecasting.baselines import seasonal_naive_path
 from foresight.platform.serving import Served
 
@@ -63,7 +62,7 @@ def pick_series(query: DemandQuery, data: DemandData) -> str:
         )
     if query.item_id is not None and query.item_id not in data.items:
         raise NotFound(
-            f"unknown item {query.item_id!r}{_did_you_mean(query.item_id, data.items)} (see /menu)",
+            f"unknown item {query.item_id!r}{did_you_mean(query.item_id, data.items)} (see /menu)",
             details=[{"field": "item_id", "message": "unknown item"}],
         )
     categories = {v["category"] for v in data.items.values()}
@@ -73,11 +72,6 @@ def pick_series(query: DemandQuery, data: DemandData) -> str:
             details=[{"field": "category", "message": "unknown category"}],
         )
     return series_uid(query.measure, category=query.category, item_id=query.item_id)
-
-
-def _did_you_mean(word: str, known: dict[str, Any]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class DemandAnswers:

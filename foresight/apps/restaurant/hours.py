@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from itertools import pairwise
 from typing import Literal, NoReturn
@@ -23,6 +23,7 @@ from foresight.platform.errors import InvalidInput
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
+FEW_STAMPS = 8  # up to this many, DST gaps are found per stamp (pandas costs ~100 µs a call)
 ACCEPTED = (
     "write day ranges and times, e.g. 'mon-sun 11:00-23:00' or "
     "'mon-fri 11:00-23:00; sat-sun 12:00-24:00' (days mon…sun, a single day 'tue 17:00-22:00', "
@@ -98,8 +99,19 @@ class OpeningHours:
         return "; ".join(parts)
 
     def is_open(self, ts_local: datetime) -> bool:
-        """Whether the restaurant is open at this local wall-clock time (to the minute)."""
-        return bool(self.open_slots(np.array([_naive(ts_local)], "datetime64[m]"), minutes=1)[0])
+        """Whether the restaurant is open at this local wall-clock time (to the minute).
+
+        The scalar form of :meth:`open_slots` with ``minutes=1`` (a request's time is
+        checked on every call, so it avoids numpy's per-call set-up)."""
+        ts = _naive(ts_local)
+        own, tail = self._tables
+        minute, day = ts.hour * 60 + ts.minute, ts.date()
+        if day in self.closed_dates:
+            return False
+        is_open = bool(own[ts.weekday(), minute]) or (
+            bool(tail[ts.weekday(), minute]) and day - timedelta(days=1) not in self.closed_dates
+        )
+        return is_open and not (self.tz is not None and _in_gap(ts, self.tz))
 
     def slot_open(self, start_local: datetime, hours: float) -> bool:
         """A slot counts as open if any part of it is open."""
@@ -195,55 +207,21 @@ class OpeningHours:
 
 def nonexistent(stamps: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """True where a naive local stamp falls in a DST gap (e.g. 02:30 on a spring-forward day)."""
-    index = pd.DatetimeIndex(np.asarray(stamps).astype("datetime64[ns]"))
+    values = np.asarray(stamps)
+    if values.size <= FEW_STAMPS:  # one request's time: zoneinfo, without pandas' set-up
+        flat = values.astype("datetime64[us]").ravel().tolist()
+        return np.array([_in_gap(v, tz) for v in flat], dtype=bool).reshape(values.shape)
+    index = pd.DatetimeIndex(values.astype("datetime64[ns]"))
     ambiguous = np.zeros(len(index), dtype=bool)  # repeated autumn hours do exist
     return np.asarray(index.tz_localize(tz, ambiguous=ambiguous, nonexistent="NaT").isna())
 
 
-def local_hours(first_utc: datetime, last_utc: datetime, tz: ZoneInfo) -> pd.DataFrame:
-    """Every local wall-clock hour covering the UTC hours ``first_utc``…``last_utc``.
-
-    Columns: ``local`` (naive hour start, one row per wall-clock hour, no gaps) and
-    ``utc_hours``, the number of real hours it holds: 1, or 0 for the hour skipped in
-    spring (kept as a row so every day has 24 and the daily season stays aligned; it is
-    closed), or 2 for the hour repeated in autumn (both hours are summed into one row,
-    so day totals stay exact and wall-clock hours stay unique). Naive inputs are UTC.
-    """
-    utc = pd.date_range(_utc_hour(first_utc), _utc_hour(last_utc), freq="h")
-    wall = utc.tz_convert(tz).tz_localize(None).floor("h")
-    if len(wall) == 0:
-        return pd.DataFrame({"local": pd.DatetimeIndex([]), "utc_hours": np.array([], int)})
-    grid = pd.date_range(wall.min(), wall.max(), freq="h")
-    counts = pd.Series(1, index=wall).groupby(level=0).sum().reindex(grid, fill_value=0)
-    return pd.DataFrame({"local": grid, "utc_hours": counts.to_numpy(dtype=int)})
-
-
-def sum_by_local_hour(
-    frame: pd.DataFrame,
-    *,
-    tz: ZoneInfo,
-    at: str = "at",
-    first_utc: datetime | None = None,
-    last_utc: datetime | None = None,
-) -> pd.DataFrame:
-    """Sum the numeric columns of ``frame`` per local wall-clock hour, zero-filled.
-
-    ``frame[at]`` holds UTC times (naive ones are read as UTC). The index is the complete
-    grid of ``local_hours`` from ``first_utc`` (default: the earliest row) to ``last_utc``
-    (default: the latest); rows outside it are left out. DST as in ``local_hours``.
-    """
-    stamps = pd.to_datetime(frame[at], utc=True)
-    if first_utc is None or last_utc is None:
-        if stamps.empty:
-            raise InvalidInput("no rows to sum and no range given")
-        if first_utc is None:
-            first_utc = stamps.min().to_pydatetime()
-        if last_utc is None:
-            last_utc = stamps.max().to_pydatetime()
-    wall = stamps.dt.tz_convert(tz).dt.tz_localize(None).dt.floor("h")
-    sums = frame.drop(columns=[at]).groupby(wall.to_numpy()).sum()
-    grid = pd.DatetimeIndex(local_hours(first_utc, last_utc, tz)["local"], name="local")
-    return sums.reindex(grid, fill_value=0)
+def _in_gap(value: datetime | None, tz: ZoneInfo) -> bool:
+    """A wall time that does not round-trip through UTC was skipped by the clocks."""
+    if value is None:  # NaT
+        return False
+    back = value.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    return back != value
 
 
 def slot_bounds(
@@ -364,12 +342,6 @@ def _hhmm(minutes: int) -> str:
 def _naive(ts: datetime) -> datetime:
     """Wall-clock fields as they are; an aware time is read on its own clock."""
     return ts.replace(tzinfo=None)
-
-
-def _utc_hour(ts: datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(ts)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.floor("h")
 
 
 def _as_date(value: date | datetime) -> date:

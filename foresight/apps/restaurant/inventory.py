@@ -9,7 +9,6 @@ quantiles of Σ₁ᵏ(actual − forecast) over its mean daily usage (unit-free)
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -30,7 +29,7 @@ from foresight.apps.restaurant.reorder import (
     safety_stock,
 )
 from foresight.apps.restaurant.usage import item_wide, spell_sizes, usage_wide
-from foresight.platform.errors import InvalidInput, NotFound
+from foresight.platform.errors import InvalidInput, NotFound, did_you_mean
 from foresight.platform.registry import ModelVersion
 from foresight.platform.training import Described, Fitted, TrainingContext
 
@@ -306,6 +305,18 @@ class InventoryAnswers:
     def __init__(self, default_lead_time_days: float = 2.0) -> None:
         self.default_lead_time_days = default_lead_time_days
 
+    @staticmethod
+    def check_ingredient(ingredient_id: str | None, ingredients: pd.DataFrame) -> None:
+        """A 404 naming ``ingredient_id`` (with the closest known id) unless it is listed."""
+        known = [str(i) for i in ingredients["ingredient_id"]]
+        if ingredient_id is None or ingredient_id in known:
+            return
+        raise NotFound(
+            f"unknown ingredient {ingredient_id!r}{did_you_mean(ingredient_id, known)}"
+            " (see /inventory)",
+            details=[{"field": "ingredient_id", "message": "unknown ingredient"}],
+        )
+
     def advise_all(
         self,
         link: Link,
@@ -322,22 +333,15 @@ class InventoryAnswers:
         """The response body: ``as_of``, ``service_level``, ``method``, ``items`` (an
         :class:`Advice` each, with ``name`` and ``note``) and ``expiring`` (soonest first).
         Usage lists start today; ``lead_time_days`` overrides each ingredient's own."""
+        self.check_ingredient(ingredient_id, ingredients)
         table = ingredients.astype({"ingredient_id": str}).drop_duplicates("ingredient_id")
         table = table.set_index("ingredient_id")
         table = table.astype(object).where(table.notna(), None)  # a missing value is None
         ids = sorted(table.index) if ingredient_id is None else [ingredient_id]
-        if ingredient_id is not None and ingredient_id not in table.index:
-            close = difflib.get_close_matches(ingredient_id, list(table.index), n=1)
-            raise NotFound(
-                f"unknown ingredient {ingredient_id!r}"
-                + "".join(f"; did you mean {c!r}?" for c in close)
-                + " (see /menu)",
-                details=[{"field": "ingredient_id", "message": "unknown ingredient"}],
-            )
         items: list[dict[str, Any]] = []
         expiring: list[dict[str, Any]] = []
         for i in ids:
-            row = table.loc[i]
+            row: dict[str, Any] = {str(k): v for k, v in table.loc[i].items()}
             uncertainty, days, note = _uncertainty(link, i, usage_by_ingredient.get(i))
             lead = row.get("lead_time_days") if lead_time_days is None else lead_time_days
             advice = advise(

@@ -105,12 +105,20 @@ class RmsReader:
         self.tz = tz
         self.restaurant_id = restaurant_id
         # Optional columns the RMS does not have are unmapped once, here.
-        self.mapping = mapping.without_missing_optional(source.columns())
+        self.mapping = mapping
+        self.mapping = mapping.without_missing_optional(self._columns())
 
     # ---- checks ----------------------------------------------------------------------------
     def problems(self) -> list[str]:
         """Mapping problems against the RMS's columns (empty when all is found)."""
-        return self.mapping.check(self.source.columns())
+        return self.mapping.check(self._columns())
+
+    def _columns(self) -> dict[str, list[str]]:
+        """The mapped tables' columns; every table's only when one is missing, so the
+        problem can suggest the name the user meant (reflecting a large RMS is slow)."""
+        names = [t.table for t in self.mapping.tables().values()]
+        found = self.source.columns(names)
+        return found if len(found) == len(set(names)) else self.source.columns()
 
     def check(self) -> RmsCheck:
         """Guarantees, mapping problems, row counts and the span of orders."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from foresight.api.deps import Admin, Predictor, Reader, service_of
+from foresight.api.responses import json_response
 from foresight.apps.restaurant.demand_answers import DemandQuery
 from foresight.apps.restaurant.schemas import (
     CustomerPage,
@@ -43,7 +43,7 @@ def read_demand(
     dropped when new RMS rows are synced or a model is promoted."""
     query = DemandQuery(start, end, granularity, measure, item_id, category, level)
     body = service.demand(query, restaurant_id)
-    return Response(json.dumps(body), media_type="application/json")
+    return json_response(body)
 
 
 @router.get("/menu", response_model=MenuResponse)
@@ -78,7 +78,7 @@ def read_customer(
 ) -> Response:
     """One customer's RFM segment, 12-month value, churn risk and next expected visit.
     Cached per the seed (key ``customer:{customer_id}``, 24 h), dropped on new data."""
-    return Response(json.dumps(service.customer(customer_id)), media_type="application/json")
+    return json_response(service.customers.lookup(customer_id))
 
 
 @router.get("/customers", response_model=CustomerPage)
@@ -93,7 +93,7 @@ def read_customers(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     """Customers by value (or lowest P(alive) first), as scored at the last training."""
-    return service.customers(
+    return service.customers.page(
         segment=segment,
         churn_tier=churn_tier,
         min_clv=min_clv,

@@ -25,6 +25,14 @@ class RestaurantSettings(AppSettings):
     customer_schedule: str = Field("weekly sun 04:00", description="Seed: weekly.")
     customer_holdout_days: int = Field(90, ge=7, description="Held out to judge the model.")
     customer_ttl: float = Field(86400.0, ge=0, description="Seed: customer predictions, 24 h.")
+    kitchen_schedule: str = Field("daily 03:30", description="Kitchen and delivery (seed: daily).")
+    inventory_schedule: str = Field("weekly sun 04:30", description="Seed: weekly.")
+    full_retrain_schedule: str = Field(
+        "monthly 1 02:00", description="Full re-sync and retrain of every model (seed: monthly)."
+    )
+    sync_schedule: str = Field("every 5m", description="Read new RMS rows into the mirror.")
+    kitchen_ttl: float = Field(1800.0, ge=0, description="Seed: kitchen predictions, 30 min.")
+    inventory_ttl: float = Field(3600.0, ge=0, description="Inventory advice (as demand).")
     rms_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the RMS database (PostgreSQL or SQLite), opened "
@@ -50,7 +58,9 @@ class RestaurantSettings(AppSettings):
     sync_lookback_hours: float = Field(48.0, ge=0)
     sync_batch_rows: int = Field(10000, ge=100)
     demand_ttl: float = Field(3600.0, ge=0, description="Seed: demand predictions, 1 h.")
-    features_ttl: float = Field(21600.0, ge=0, description="Seed: features, 6 h.")
+    features_ttl: float = Field(
+        21600.0, ge=1, description="Seed: features, 6 h (also rebuilt on new RMS rows)."
+    )
     cache_enabled: bool = Field(True, description="Benchmarks measure uncached with false.")
     demo_weeks: int | None = Field(
         None, ge=5, description="Demo: keep only the last N weeks of the pizza year (tests)."

@@ -14,40 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.exc import OperationalError
 
-from foresight.apps.restaurant import rfm
-from foresight.apps.restaurant.customers import (
-    CUSTOMERS,
-    CustomerData,
-    CustomerModel,
-    CustomerTrainingSpec,
-    customer_answer,
-    score_table,
-    visits_fingerprint,
-)
+from foresight.apps.restaurant.customer_service import CustomerPart
 from foresight.apps.restaurant.demand import DemandConfig, DemandTrainingSpec
 from foresight.apps.restaurant.demand_answers import DemandAnswers, DemandQuery
 from foresight.apps.restaurant.features import (
     DemandData,
     demand_data,
-    last_complete_slot,
-    local,
     menu_items,
 )
+from foresight.apps.restaurant.inventory_service import InventoryPart
+from foresight.apps.restaurant.kitchen_service import KitchenPart
 from foresight.apps.restaurant.mapping import RmsMapping
 from foresight.apps.restaurant.model import DEMAND
 from foresight.apps.restaurant.rms import RmsCheck, RmsReader
+from foresight.apps.restaurant.rms_health import RmsHealth
 from foresight.apps.restaurant.schemas import RestaurantSettings
 from foresight.apps.restaurant.store import RestaurantStore
 from foresight.apps.restaurant.sync import Sync, SyncReport
+from foresight.platform.data_version import DataVersion, cached_answer
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.runtime import Platform
 from foresight.platform.serving import Served
 from foresight.platform.sources import ReadOnlySource
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
-
-DATA_VERSION_TTL = 1.0  # how long a replica trusts its view of the latest sync
 
 
 def demo_rms_path(platform: Platform) -> Path:
@@ -67,9 +57,14 @@ class RestaurantService:
         )
         self._reader: RmsReader | None = None
         self._lock = threading.Lock()
-        self._data_version: tuple[float, int] | None = None
-        self._demand_data: tuple[int, DemandData] | None = None
-        self._customer_data: tuple[int, CustomerData, pd.DataFrame] | None = None
+        self._data_version = DataVersion(self.store.data_version)  # the latest sync id
+        self._demand_data: tuple[tuple[int, int], DemandData] | None = None
+        self.rms_health = RmsHealth(self.reader, lambda: self.store.span()[1], platform.clock)
+        # Counts synced rows for /metrics (the app's register_metrics sets it).
+        self.on_synced: Callable[[dict[str, int]], None] = lambda rows: None
+        self.customers = CustomerPart(self)
+        self.kitchen = KitchenPart(self)
+        self.inventory = InventoryPart(self)
 
     # ---- the RMS -------------------------------------------------------------------------------
     @property
@@ -101,6 +96,10 @@ class RestaurantService:
                 )
             return self._reader
 
+    def has_rms(self) -> bool:
+        """An RMS is configured, or the demo built one (else a sync has nothing to read)."""
+        return self.settings.rms_url is not None or demo_rms_path(self.p).exists()
+
     def check_rms(self) -> RmsCheck:
         return self.reader().check()
 
@@ -114,41 +113,43 @@ class RestaurantService:
     def sync_now(self, *, full: bool = False) -> SyncReport:
         """Read what is new in the RMS into the mirror and drop the answers it changes."""
         s = self.settings
-        sync = Sync(
-            self.reader(),
-            self.store,
-            batch_rows=s.sync_batch_rows,
-            lookback_hours=s.sync_lookback_hours,
-            clock=self.p.clock,
-        )
         before = self.store.data_version()
-        report = sync.run(full=full)
+        try:
+            sync = Sync(
+                self.reader(),
+                self.store,
+                batch_rows=s.sync_batch_rows,
+                lookback_hours=s.sync_lookback_hours,
+                clock=self.p.clock,
+            )
+            report = sync.run(full=full)
+        except Exception as exc:  # the RMS (or the mirror) failed: /health says so at once
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.rms_health.record(ok=False, error=str(message)[:300])
+            raise
+        self.rms_health.record(ok=True, last_sync_rows=sum(report.rows.values()))
+        self.on_synced(report.rows)
         if report.sync_id != before:  # the store moves the id only when data changed
             self.invalidate()
         return report
 
     def invalidate(self) -> None:
         """New data: drop cached answers here; other replicas see the new sync id in 1 s."""
-        self._data_version = None
+        self._data_version.forget()
         self._demand_data = None
-        self._customer_data = None
-        for prefix in ("demand:", "customer:", "features:"):
-            self.cache.clear(prefix)
+        self.customers.forget()
+        self.cache.clear()  # every answer (and the menu) is built from the mirror
 
     def data_version(self) -> int:
         """The latest sync id, re-read at most once a second (0 before any sync)."""
-        now = time.monotonic()
-        cached = self._data_version
-        if cached is not None and now - cached[0] < DATA_VERSION_TTL:
-            return cached[1]
-        try:
-            version = self.store.data_version()
-        except OperationalError:
-            if cached is None:
-                raise
-            return cached[1]  # database away: cached answers stay served
-        self._data_version = (now, version)
-        return version
+        return self._data_version.get()
+
+    def features_version(self) -> tuple[int, int]:
+        """What features computed from the mirror are kept for: the sync id and the
+        current ``features_ttl`` window (seed: 6 h), so they follow new rows at once and
+        are rebuilt at least that often anyway."""
+        window = int(time.monotonic() // max(self.settings.features_ttl, 1.0))
+        return self.data_version(), window
 
     def has_orders(self) -> bool:
         return self.store.has_orders()
@@ -156,7 +157,7 @@ class RestaurantService:
     # ---- features ----------------------------------------------------------------------------
     def demand_data(self) -> DemandData:
         """The demand series of the mirror as of the latest sync (kept per sync id)."""
-        version = self.data_version()
+        version = self.features_version()
         memo = self._demand_data
         if memo is not None and memo[0] == version:
             return memo[1]
@@ -172,13 +173,13 @@ class RestaurantService:
             self.store.menu(),
             tz=s.zone,
             opening=self.opening,
-            now=self._data_clock(),
+            now=self.data_clock(),
             hourly_weeks=s.hourly_history_weeks,
         )
         self._demand_data = (version, data)
         return data
 
-    def _data_clock(self) -> datetime:
+    def data_clock(self) -> datetime:
         """The time the mirror is complete up to: the last sync, not now (a day synced at
         21:00 is not a whole day, however late it is now)."""
         state = self.store.sync_state()
@@ -219,29 +220,18 @@ class RestaurantService:
         """The cached answer for ``key`` if it was computed from the latest sync, else a
         fresh one (stored for ``ttl`` seconds); ``cached`` in the body says which."""
         version = self.data_version()
-        if self.settings.cache_enabled:
-            hit = self.cache.get(key)
-            if hit is not None and hit.get("_data_version") == version:
-                body = dict(hit)
-                body.pop("_data_version", None)
-                body["cached"] = True
-                return body
-        body = compute()
-        if self.settings.cache_enabled:
-            self.cache.set(key, {**body, "_data_version": version}, ttl)
-        body["cached"] = False
-        return body
+        enabled = self.settings.cache_enabled
+        return cached_answer(self.cache, key, ttl, version, compute, enabled=enabled)
 
     def demand(self, query: DemandQuery, restaurant_id: str | None = None) -> dict[str, Any]:
         """Orders or items per hour or day over a date range, with an interval."""
         self._check_restaurant(restaurant_id)
         query = replace(query, start=self._local(query.start), end=self._local(query.end))
         served = self.p.serve(DEMAND)
-        version = served.version.version if served.version else 0
         key = (
             f"demand:{self.settings.restaurant_id}:{query.granularity}:{query.measure}:"
             f"{query.item_id or ''}:{query.category or ''}:{query.start}:{query.end}:"
-            f"{query.level:g}:v{version}{served.fallback or ''}"
+            f"{query.level:g}:{served.cache_tag}"
         )
         return self.cached(key, self.settings.demand_ttl, lambda: self._demand(query, served))
 
@@ -300,106 +290,6 @@ class RestaurantService:
             "forecast_from": forecast_from,
             "categories": sorted({i["category"] for i in items}),
             "items": items,
-        }
-
-    # ---- customers -------------------------------------------------------------------------------
-    def customer_data(self) -> tuple[CustomerData, pd.DataFrame]:
-        """Visit days per customer up to the last complete day, and their RFM table (kept
-        per sync id)."""
-        version = self.data_version()
-        memo = self._customer_data
-        if memo is not None and memo[0] == version:
-            return memo[1], memo[2]
-        visits = self.store.visits()
-        if visits.empty:
-            raise InvalidInput("no orders with a customer_id mirrored yet")
-        _, last = self.store.span()
-        assert last is not None  # there are visits, so there are orders
-        now = pd.Timestamp(self._data_clock()).tz_convert(self.settings.zone).tz_localize(None)
-        last_local = pd.Timestamp(last).tz_convert(self.settings.zone).tz_localize(None)
-        as_of = last_complete_slot(last_local, now, "D")
-        frame = pd.DataFrame(
-            {
-                "customer_id": visits["customer_id"].astype(str),
-                "day": local(visits["ordered_at"], self.settings.zone).dt.normalize(),
-                "amount": visits["revenue"].astype(float),
-            }
-        )
-        frame = frame[frame["day"] <= as_of].reset_index(drop=True)
-        data = CustomerData(
-            frame, as_of, self.settings.customer_holdout_days, visits_fingerprint(frame)
-        )
-        table = rfm.rfm_table(frame, as_of)
-        self._customer_data = (version, data, table)
-        return data, table
-
-    def train_customers(self, progress: Progress = no_progress) -> TrainingOutcome:
-        spec = CustomerTrainingSpec(lambda: self.customer_data()[0])
-        outcome = self.p.pipeline.run(spec, self.p.training_context(progress))
-        self.write_scores()
-        return outcome
-
-    def _customer_link(
-        self, served: Served, table: pd.DataFrame
-    ) -> tuple[Any, dict[str, list[float]]]:
-        model = served.model
-        if isinstance(model, CustomerModel):
-            return model, model.cuts
-        return model, rfm.cut_points(table)
-
-    def write_scores(self) -> int:
-        """Score every customer with the link that answers now (list endpoint, push)."""
-        served = self.p.serve(CUSTOMERS)
-        _, table = self.customer_data()
-        link, cuts = self._customer_link(served, table)
-        scored = score_table(table, link, cuts)
-        columns = [
-            "customer_id",
-            "segment",
-            "recency_days",
-            "frequency",
-            "monetary",
-            "clv_12m",
-            "p_alive",
-            "expected_visits_30d",
-        ]
-        frame = scored[columns].assign(model_version=served.label, scored_at=self.p.clock())
-        self.store.write_scores(frame)
-        self.cache.clear("customer:")
-        return len(frame)
-
-    def customer(self, customer_id: str) -> dict[str, Any]:
-        """One customer's segment, value, churn risk and next expected visit."""
-        served = self.p.serve(CUSTOMERS)
-        version = served.version.version if served.version else 0
-        key = f"customer:{customer_id}:v{version}{served.fallback or ''}"
-        return self.cached(
-            key, self.settings.customer_ttl, lambda: self._customer(customer_id, served)
-        )
-
-    def _customer(self, customer_id: str, served: Served) -> dict[str, Any]:
-        data, table = self.customer_data()
-        row = table[table["customer_id"] == customer_id]
-        if row.empty:
-            raise NotFound(
-                f"unknown customer_id {customer_id!r} (no visit up to {data.as_of:%Y-%m-%d})",
-                details=[{"field": "customer_id", "message": "unknown customer"}],
-            )
-        link, cuts = self._customer_link(served, table)
-        scored = score_table(row.reset_index(drop=True), link, cuts).iloc[0]
-        body = customer_answer(scored, data.as_of, link)
-        return body | {"model_version": served.label, "fallback": served.fallback}
-
-    def customers(self, **filters: Any) -> dict[str, Any]:
-        """A page of customers by value or risk, from the scores of the last training."""
-        frame, total = self.store.scores(**filters)
-        records = frame.drop(columns=["model_version", "scored_at"]).astype(object)
-        records = records.where(records.notna(), None)
-        return {
-            "customers": records.to_dict("records"),
-            "total": total,
-            "scored_at": frame["scored_at"].max().isoformat() if len(frame) else None,
-            "model_version": str(frame["model_version"].iloc[0]) if len(frame) else None,
         }
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 
 from foresight.api.deps import Predictor, Reader, Writer, service_of
+from foresight.api.responses import json_response
 from foresight.apps.sales.features import HORIZON
 from foresight.apps.sales.schemas import (
     BacktestResponse,
@@ -42,7 +42,7 @@ def read_top_products(
     whether this answer came from it.
     """
     body = service.top_products(time_period, category, limit)
-    return Response(json.dumps(body), media_type="application/json")
+    return json_response(body)
 
 
 @router.get(

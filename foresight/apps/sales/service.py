@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from foresight.apps.sales import features as sf
 from foresight.apps.sales.features import HOLDOUT, HORIZON, MIN_DAYS, PERIODS, SEASON
@@ -36,6 +35,7 @@ from foresight.apps.sales.model import (
 from foresight.apps.sales.schemas import SalesSettings
 from foresight.apps.sales.store import SalesStore
 from foresight.platform.apps import ImportResult
+from foresight.platform.data_version import DataVersion, cached_answer
 from foresight.platform.errors import InvalidInput, NotFound
 from foresight.platform.forecasting import ensemble
 from foresight.platform.forecasting.baselines import seasonal_naive_path
@@ -48,7 +48,6 @@ from foresight.platform.serving import Served
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
 
 CACHE_TTL = 3600.0  # the seed's TTL for top products
-DATA_VERSION_TTL = 1.0  # how long a replica trusts its view of the latest import
 
 
 class SalesService:
@@ -57,7 +56,7 @@ class SalesService:
         self.settings = settings
         self.store = SalesStore(platform.db)
         self.cache = platform.cache_for("sales")
-        self._data_version: tuple[float, int, date | None] | None = None
+        self._data_version = DataVersion(self.store.data_version)
 
     # ---- data ------------------------------------------------------------------------------
     def import_frame(
@@ -144,23 +143,12 @@ class SalesService:
 
     def invalidate(self) -> None:
         """New data: drop cached answers here and make other replicas notice within 1 s."""
-        self._data_version = None
+        self._data_version.forget()
         self.cache.clear("forecast:")
 
     def data_version(self) -> tuple[int, date | None]:
         """(latest import id, latest day of data), re-read at most once a second."""
-        now = time.monotonic()
-        cached = self._data_version
-        if cached is not None and now - cached[0] < DATA_VERSION_TTL:
-            return cached[1], cached[2]
-        try:
-            version, last = self.store.data_version()
-        except OperationalError:
-            if cached is None:
-                raise
-            return cached[1], cached[2]  # database away: cached answers stay served
-        self._data_version = (now, version, last)
-        return version, last
+        return self._data_version.get()
 
     def products(self) -> dict[str, dict[str, str]]:
         return self.store.products()
@@ -231,22 +219,16 @@ class SalesService:
         if period not in PERIODS:
             raise InvalidInput(f"time_period must be one of {', '.join(PERIODS)} (got {period!r})")
         served = self.served()
-        version = served.version.version if served.version else 0
         data_version, _ = self.data_version()
-        key = f"forecast:{category or 'all'}:{period}:v{version}"
-        cached = self.cache.get(key)
-        if cached is not None and cached.get("_data_version") == data_version:
-            body, body["cached"] = dict(cached), True
-        else:
+        key = f"forecast:{category or 'all'}:{period}:{served.cache_tag}"
+
+        def compute() -> dict[str, Any]:
             # Checked only on a miss: a cached key was validated when it was stored, so a
             # hit costs no database query.
             self._check_category(category)
-            body = self._compute_top(period, category)
-            body["_data_version"] = data_version
-            self.cache.set(key, body, CACHE_TTL)
-            body = dict(body)
-            body["cached"] = False
-        body.pop("_data_version", None)
+            return self._compute_top(period, category)
+
+        body = cached_answer(self.cache, key, CACHE_TTL, data_version, compute)
         body["ranked"] = len(body["products"])
         body["products"] = body["products"][:limit]
         body["total"] = len(body["products"])

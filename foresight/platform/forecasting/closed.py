@@ -3,13 +3,17 @@ public holiday), given to :func:`~foresight.platform.forecasting.engine.forecast
 ``closed``, a callable from datetime64 stamps to booleans (True = closed).
 
 Closed slots still appear in the series (the gap check wants every period), as zeros.
-The engine uses the mask three ways (docs/forecasting.md, "Closed periods"):
+The engine uses the mask four ways (docs/forecasting.md, "Closed periods"):
 
 1. the global model gets an ``open`` feature, over history and horizon, and its recursive
    forecast feeds 0 at closed steps;
 2. point forecasts, every member and the interval bounds are exactly 0 at closed future
    steps, and the S × h mask is kept as ``ForecastResult.closed``;
-3. closed steps are left out of backtest records, ensemble weights and conformal scores.
+3. closed steps are left out of backtest records, ensemble weights and conformal scores;
+4. the per-series (local) members are fitted on the history with each closed step filled
+   by the last open value at its phase of the week (:func:`fill_closed`): a zero there
+   says nothing about demand, and a statistical model would read it as a collapse
+   (and dropping the step would shift every later weekday).
 
 >>> import pandas as pd
 >>> stamps = np.array(["2024-01-01T03", "2024-01-01T12"], dtype="datetime64[ns]")
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from foresight.platform.errors import InvalidInput
 
@@ -85,3 +90,30 @@ def zero_closed(values: np.ndarray, closed: np.ndarray | None) -> np.ndarray:
     if closed is None:
         return values
     return np.where(closed, 0.0, values)
+
+
+def fill_closed(y: np.ndarray, closed: np.ndarray, period: int) -> np.ndarray:
+    """``y`` with each closed step set to the last open value ``period`` steps (or a
+    multiple) before it; a phase never open before keeps its value.
+
+    The engine passes the data's whole calendar cycle (``gbm.level_window``: the week for
+    hourly and daily data), so a step takes the value of the same hour on the same
+    weekday. Regular closures (nights, a weekly closing day) stay as they are, since the
+    step a cycle earlier is closed too; a day closed out of turn (a holiday, a dark day)
+    takes the last open value like it.
+
+    >>> shut = np.array([0, 0, 0, 0, 1, 1, 0, 0], dtype=bool)
+    >>> fill_closed(np.array([5.0, 1, 6, 2, 0, 0, 0, 3]), shut, 2)
+    array([5., 1., 6., 2., 6., 2., 0., 3.])
+    """
+    out = np.asarray(y, dtype=float).copy()
+    if period < 1 or not closed.any():
+        return out
+    n = len(out)
+    cycles = -(-n // period)
+    grid = np.full(cycles * period, np.nan)
+    grid[:n] = np.where(closed, np.nan, out)
+    # One row per period, one column per phase: a forward fill down a column carries
+    # the last open value of that phase.
+    filled = pd.DataFrame(grid.reshape(cycles, period)).ffill().to_numpy().ravel()[:n]
+    return np.where(np.isnan(filled), out, filled)

@@ -18,7 +18,8 @@ Steps (see docs/forecasting.md for the reasoning):
 4. Conformal intervals come from the same backtest errors.
 
 ``closed`` (a callable from time stamps to "closed" booleans) marks closed periods: zeros
-there, left out of weights and intervals (:mod:`.closed`).
+there, left out of weights and intervals, filled in the history the local members are
+fitted on (:mod:`.closed`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ from foresight.platform.forecasting.calibration import (
     calibrate,
     error_scale,
 )
-from foresight.platform.forecasting.closed import ClosedFn, closed_steps, zero_closed
-from foresight.platform.forecasting.gbm import GlobalGBM, Panel
+from foresight.platform.forecasting.closed import (
+    ClosedFn,
+    closed_steps,
+    fill_closed,
+    zero_closed,
+)
+from foresight.platform.forecasting.gbm import GlobalGBM, Panel, level_window
 from foresight.platform.forecasting.local import (
     BASELINE,
     SeriesResult,
@@ -246,12 +252,24 @@ def forecast(
                 eligible = rng.choice(eligible, config.backtest_series, replace=False)
             sampled[eligible] = True
 
+    T = max(len(a) for a in arrays)
+    exog = _exogenous(series, future, h, T, notes)
+    panel = _panel(series, arrays, future_stamps, h, exog)
+    shut = None
+    if closed is not None:
+        shut = closed_steps(closed, panel.dates, lengths=[len(a) for a in arrays], horizon=h)
+        # Nothing closed at all changes nothing: the output stays identical to closed=None.
+        panel.closed = shut.panel if shut.anywhere else None
+    hist = shut.history if shut is not None and shut.in_history else None
+    # Local members see closed steps filled (closed.fill_closed); the global one sees the
+    # zeros with its `open` feature.
     local = tuple(x for x in config.members if x not in GLOBAL_MEMBERS)
+    cycle = level_window(m, series.freq)
     start = [g["ds"].iloc[0] if series.freq else None for _, g in frames]
     tasks = [
         SeriesTask(
             uids[i],
-            arrays[i],
+            arrays[i] if hist is None else fill_closed(arrays[i], hist[i], cycle),
             h,
             m,
             local,
@@ -269,15 +287,6 @@ def forecast(
     # One thread each, since the pool already keeps the other cores busy.
     global_final: dict[str, np.ndarray] = {}
     global_back: dict[str, dict[int, np.ndarray]] = {}
-    T = max(len(a) for a in arrays)
-    exog = _exogenous(series, future, h, T, notes)
-    panel = _panel(series, arrays, future_stamps, h, exog)
-    shut = None
-    if closed is not None:
-        shut = closed_steps(closed, panel.dates, lengths=[len(a) for a in arrays], horizon=h)
-        # Nothing closed at all changes nothing: the output stays identical to closed=None.
-        panel.closed = shut.panel if shut.anywhere else None
-    hist = shut.history if shut is not None and shut.in_history else None
     for name in (x for x in config.members if x in GLOBAL_MEMBERS):
         progress(0, len(uids), f"{name} (global model)")
         t0 = time.perf_counter()

@@ -1,7 +1,8 @@
 """The global gradient-boosting member: one model learned across all series.
 
 Every training row is one (series, time) pair. Values are normalised by the level of the
-window before the target (``(y - level) / scale``), so series of any size share one model
+window before the target (``(y - level) / scale``; the window spans whole cycles of the
+data, :func:`level_window`), so series of any size share one model
 and a trend continues as a pattern rather than being capped at the training maximum — a
 plain tree model cannot extrapolate. Features: normalised lags, the window's spread and
 level change, calendar and holiday columns for dated series, exogenous regressors, and
@@ -19,15 +20,68 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from foresight.platform.forecasting import calendar
 
 SMALL_ROWS = 20_000
 MAX_TRAIN_COLUMNS = 1500  # recent history is what matters; keeps hourly data fast
+# Every feature row averages over the level window, so its cost grows with the window;
+# this caps it (an hourly week is 168 steps, a 30-minute week 336, a 15-minute day 96).
+MAX_LEVEL_WINDOW = 500
+# Rows per LightGBM/XGBoost thread. On the 2-core machine shared with other jobs, one
+# thread against two (100 trees under 20k rows, else 300; 60 features; 168 one-step
+# predictions of 5 rows; /tmp dev run, 3 repeats): 5k rows 1.1 s vs median 0.5 s but up
+# to 4.2 s; 19k 1.2 s vs up to 9.0 s; 50k 4.8 vs 14.7 s; 150k 13 vs 148 s. A busy core
+# makes OpenMP threads wait on each other, so a thread must have far more work than that.
+ROWS_PER_THREAD = 200_000
 
 
 def window_length(season_length: int) -> int:
+    """The fewest recent values a row needs: one season (at least 4)."""
     return max(season_length, 4)
+
+
+def level_window(season_length: int, freq: str | None) -> int:
+    """Steps the level (normalisation) is averaged over: whole cycles of every calendar
+    cycle of the data, so the level carries no seasonal phase.
+
+    A one-season window is enough when the season is the only cycle (monthly data,
+    daily data with its week). Sub-daily data has two, the day and the week: a level
+    from the last day alone is a Saturday's or a holiday's level, and the model must
+    unlearn that from a phase it cannot see. Its window is the week (or the day, when
+    a week is longer than ``MAX_LEVEL_WINDOW`` steps), if that is whole seasons.
+
+    >>> level_window(24, "h"), level_window(48, "30min"), level_window(7, "D")
+    (168, 336, 7)
+    >>> level_window(96, "15min"), level_window(12, None)
+    (96, 12)
+    """
+    base = window_length(season_length)
+    step = _step(freq)
+    day = pd.Timedelta(days=1)
+    if step is None or step >= day:
+        return base
+    cycles = [int(span / step) for span in (7 * day, day) if span % step == pd.Timedelta(0)]
+    fits = [c for c in cycles if base <= c <= MAX_LEVEL_WINDOW and c % season_length == 0]
+    return fits[0] if fits else base
+
+
+def threads_for(rows: int, n_jobs: int) -> int:
+    """Threads for ``rows`` rows of work: one per ``ROWS_PER_THREAD``, 1 to ``n_jobs``.
+
+    >>> threads_for(7_500, 2), threads_for(1_000_000, 2)
+    (1, 2)
+    """
+    return max(1, min(n_jobs, rows // ROWS_PER_THREAD))
+
+
+def _step(freq: str | None) -> pd.Timedelta | None:
+    """The fixed length of one step of ``freq`` (None for calendar frequencies)."""
+    offset = None if freq is None else pd.tseries.frequencies.to_offset(freq)
+    if not isinstance(offset, pd.offsets.Tick):
+        return None  # months, quarters, years, business days: no fixed length
+    return pd.Timedelta(offset)
 
 
 @dataclass
@@ -80,18 +134,21 @@ class GlobalGBM:
         self.learning_rate = learning_rate
 
     # ---- features ------------------------------------------------------------------------
-    def _window_features(self, win: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features from the ``lags`` values before the target; returns (X, level, scale)."""
-        w = self.w
-        last = win[:, -w:]
+    def _window_features(
+        self, win: np.ndarray, level_w: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features from the values before the target (the last ``lags`` as lags, the
+        last ``level_w`` for the level); returns (X, level, scale)."""
+        last = win[:, -level_w:]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            # nanmean: a series shorter than the level window takes what it has.
             level = np.nanmean(last, axis=1)
             scale = np.nanmean(np.abs(last), axis=1)
             scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
-            lags = (win[:, ::-1] - level[:, None]) / scale[:, None]
+            lags = (win[:, -self.lags :][:, ::-1] - level[:, None]) / scale[:, None]
             spread = np.nanstd(last, axis=1) / scale
-            previous = np.nanmean(win[:, -2 * w : -w], axis=1)
+            previous = np.nanmean(win[:, -2 * level_w : -level_w], axis=1)
             change = (level - previous) / scale
         log_scale = np.log1p(scale)
         X = np.column_stack([lags, spread, change, log_scale])
@@ -115,7 +172,8 @@ class GlobalGBM:
         """Fit on the panel's history and forecast ``horizon`` steps for every series."""
         Z = panel.values.astype(float)
         S, T = Z.shape
-        L = self.lags
+        level_w = level_window(self.m, panel.freq)
+        L = max(self.lags, 2 * level_w)  # lags, this level window and the one before
         cal = self._calendar(panel)
         padded = np.concatenate([np.full((S, L), np.nan), Z], axis=1)
         X_parts, y_parts, w_parts = [], [], []
@@ -124,7 +182,7 @@ class GlobalGBM:
             ok = ~np.isnan(win[:, -self.w :]).any(axis=1) & ~np.isnan(Z[:, c])
             if not ok.any():
                 continue
-            X, level, scale = self._window_features(win[ok])
+            X, level, scale = self._window_features(win[ok], level_w)
             extra = self._extra(cal, panel, c)
             if extra:
                 X = np.column_stack([X, *[e[ok] for e in extra]])
@@ -140,13 +198,14 @@ class GlobalGBM:
         weight = 1.0 / np.bincount(owner, minlength=S)[owner]
         model = self._model(len(y_train))
         model.fit(X_train, y_train, sample_weight=weight)
+        model.set_params(n_jobs=threads_for(S, self.n_jobs))  # each recursive step predicts S rows
 
         ext = np.concatenate([padded, np.full((S, horizon), np.nan)], axis=1)
         out = np.full((S, horizon), np.nan)
         for j in range(horizon):
             c = T + j
             win = ext[:, c : c + L]
-            X, level, scale = self._window_features(win)
+            X, level, scale = self._window_features(win, level_w)
             extra = self._extra(cal, panel, c)
             if extra:
                 X = np.column_stack([X, *extra])
@@ -168,7 +227,7 @@ class GlobalGBM:
             subsample=0.8,
             colsample_bytree=0.8,
             random_state=self.seed,
-            n_jobs=self.n_jobs,
+            n_jobs=threads_for(rows, self.n_jobs),
         )
         if self.backend == "xgboost":
             import xgboost

@@ -34,7 +34,7 @@ def _platform(path: Path, weeks: int | None) -> tuple[Platform, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, pd.DataFrame]]:
     p, truth = _platform(tmp_path_factory.mktemp("customers"), weeks=10)
-    outcome = p.service_of(RestaurantService).train_customers(no_progress)
+    outcome = p.service_of(RestaurantService).customers.train(no_progress)
     assert outcome.promoted
     yield p, truth
     p.close()
@@ -87,13 +87,13 @@ def test_known_visit_rates_are_recovered_on_the_full_year(tmp_path: Path) -> Non
     p, truth = _platform(tmp_path, weeks=None)
     service = p.service_of(RestaurantService)
     service.settings.customer_holdout_days = 90
-    service.train_customers(no_progress)
+    service.customers.train(no_progress)
     metrics = p.registry.production(CUSTOMERS).metrics
     print(metrics)
     assert metrics["holdout_mae"] < metrics["holdout_mae_same_rate"]
     model = p.serve(CUSTOMERS).model
     assert isinstance(model, CustomerModel)
-    _, table = service.customer_data()
+    _, table = service.customers.data()
     rate = model.bg.posterior_rate(table["x"], table["t_x"], table["T"])
     joined = truth.assign(customer_id=truth["customer_id"].astype(str)).merge(
         table.assign(rate=rate), on="customer_id"

@@ -12,9 +12,7 @@ import pytest
 from foresight.apps.restaurant.hours import (
     OpeningHours,
     check_range,
-    local_hours,
     nonexistent,
-    sum_by_local_hour,
 )
 from foresight.platform.errors import InvalidInput
 
@@ -155,53 +153,6 @@ def test_closed_reason_names_the_time_and_the_hours_or_the_date() -> None:
     assert hours.closed_reason(datetime(2015, 12, 22, 12, 0)) is None
 
 
-def test_local_hours_insert_the_spring_hour_and_merge_the_autumn_hours() -> None:
-    spring = local_hours(datetime(2015, 3, 8, 5), datetime(2015, 3, 9, 3), NEW_YORK)
-    autumn = local_hours(datetime(2015, 11, 1, 4), datetime(2015, 11, 2, 4), NEW_YORK)
-
-    for grid in (spring, autumn):
-        assert grid["local"].diff().dropna().eq(pd.Timedelta(hours=1)).all()
-        assert len(grid) == 24  # each day keeps 24 wall-clock hours
-    spring_counts = dict(zip(spring["local"].dt.hour, spring["utc_hours"], strict=True))
-    autumn_counts = dict(zip(autumn["local"].dt.hour, autumn["utc_hours"], strict=True))
-    assert spring_counts[2] == 0 and sum(spring_counts.values()) == 23
-    assert autumn_counts[1] == 2 and sum(autumn_counts.values()) == 25
-
-
-def test_sum_by_local_hour_sums_the_repeated_hour_and_zero_fills_the_missing_one() -> None:
-    orders = pd.DataFrame(
-        {
-            "at": pd.to_datetime(
-                [
-                    "2015-11-01 05:10",  # 01:10 EDT
-                    "2015-11-01 06:20",  # 01:20 EST, the same wall-clock hour again
-                    "2015-11-01 17:00",  # 12:00 EST
-                    "2015-03-08 06:30",  # 01:30 EST, just before the gap
-                    "2015-03-08 07:30",  # 03:30 EDT, just after it
-                ],
-                utc=True,
-            ),
-            "orders": [1, 2, 4, 8, 16],
-        }
-    )
-
-    autumn = sum_by_local_hour(orders.iloc[:3], tz=NEW_YORK)
-    spring = sum_by_local_hour(
-        orders.iloc[3:],
-        tz=NEW_YORK,
-        first_utc=datetime(2015, 3, 8, 5),
-        last_utc=datetime(2015, 3, 9, 3),
-    )
-
-    assert autumn.loc[pd.Timestamp("2015-11-01 01:00"), "orders"] == 3
-    assert autumn.loc[pd.Timestamp("2015-11-01 12:00"), "orders"] == 4
-    assert autumn["orders"].sum() == 7
-    assert len(spring) == 24
-    assert spring.loc[pd.Timestamp("2015-03-08 02:00"), "orders"] == 0
-    assert spring.loc[pd.Timestamp("2015-03-08 01:00"), "orders"] == 8
-    assert spring.loc[pd.Timestamp("2015-03-08 03:00"), "orders"] == 16
-
-
 def test_with_a_time_zone_the_missing_spring_hour_is_closed() -> None:
     hours = OpeningHours.parse("mon-sun 00:00-24:00", tz=NEW_YORK)
     spring_day = hourly(str(SPRING), 24)
@@ -282,3 +233,27 @@ def test_ranges_inside_the_horizon_pass_and_a_date_end_means_its_last_hour() -> 
     check_range(datetime(2016, 1, 7, 23, 30), datetime(2016, 1, 7, 23, 45), **HOURLY)
     check_range(date(2016, 1, 1), date(2016, 1, 28), **DAILY)
     assert refusal(date(2016, 1, 1), date(2016, 1, 8), HOURLY).details[0]["field"] == "end"
+
+
+def test_the_scalar_is_open_agrees_with_the_vectorised_check() -> None:
+    hours = OpeningHours.parse(
+        "mon-thu 11:00-23:00; fri-sat 11:00-01:30; sun 12:00-22:00",
+        closed_dates=[date(2015, 3, 6), date(2015, 11, 26)],
+        tz=NEW_YORK,
+    )
+    rng = np.random.default_rng(0)
+    # Random minutes of the year plus the DST changes and the closed days' edges.
+    minutes = rng.integers(0, 365 * 24 * 60, 3000)
+    stamps = np.datetime64("2015-01-01T00:00") + minutes.astype("timedelta64[m]")
+    edges = np.array(
+        [
+            "2015-03-08T02:30", "2015-03-08T03:00", "2015-11-01T01:30", "2015-03-07T00:30",
+            "2015-03-07T01:00", "2015-03-06T12:00", "2015-11-27T00:15",
+        ],
+        dtype="datetime64[m]",
+    )  # fmt: skip
+    stamps = np.concatenate([stamps, edges])
+    vectorised = hours.open_slots(stamps, minutes=1)
+    scalar = [hours.is_open(s.astype(datetime)) for s in stamps]
+    assert vectorised.tolist() == scalar
+    assert 0.2 < vectorised.mean() < 0.8

@@ -229,6 +229,29 @@ def test_closed_periods_need_dates_and_one_boolean_per_stamp() -> None:
         forecast(validate(dated), config, closed=lambda ds: np.zeros(3, dtype=bool))
 
 
+def test_days_closed_out_of_turn_do_not_drag_the_statistical_members() -> None:
+    # Ten weeks of daily demand (busier Friday to Sunday) whose last three Mondays were
+    # dark: as zeros, they pull Theta's and AutoETS's next Monday to ~0.6 of normal.
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2024-01-01", periods=70, freq="D")  # Monday to Sunday
+    dark = ds[[49, 56, 63]].to_numpy()
+    frames = []
+    for i in range(3):
+        y = (100 + 40 * i) * np.where(ds.dayofweek >= 4, 1.3, 1.0) + rng.normal(0, 3, 70)
+        y[np.isin(ds.to_numpy(), dark)] = 0.0
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y}))
+    config = ForecastConfig(horizon=7, n_windows=0, members=("theta", "auto_ets"), n_jobs=1)
+    result = forecast(
+        validate(pd.concat(frames), freq="D"),
+        config,
+        closed=lambda stamps: np.isin(np.asarray(stamps, dtype="datetime64[ns]"), dark),
+    )
+    normal = 100 + 40 * np.arange(3)
+    for name in ("theta", "auto_ets"):
+        monday = result.members[name][:, 0]  # the next Monday is open
+        np.testing.assert_allclose(monday / normal, 1.0, atol=0.06, err_msg=name)
+
+
 if __name__ == "__main__":
     # Regenerate the reference only for a change that is meant to alter forecasts.
     np.savez(REFERENCE, **outputs(reference_run()))

