@@ -1,6 +1,6 @@
 """The restaurant app's benchmarks in one run, written to the "Restaurant" section of
 ``benchmarks/RESULTS.md``: demand (rolling origin on the pizza year), delivery time
-(modeldata deliveries), customer value (CDNOW), latency of every endpoint.
+(modeldata deliveries, one split and five), customer value (CDNOW), latency of every endpoint.
 
     python -m benchmarks.restaurant                  # every part (~25 min on 2 cores)
     python -m benchmarks.restaurant --parts clv      # one part; the others' text is kept
@@ -20,6 +20,7 @@ from pathlib import Path
 from benchmarks import (
     restaurant_clv,
     restaurant_delivery,
+    restaurant_delivery_splits,
     restaurant_demand,
     restaurant_latency,
 )
@@ -29,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 PARTS: dict[str, Callable[[], str]] = {
     "demand": lambda: restaurant_demand.markdown(restaurant_demand.run()),
     "delivery": lambda: restaurant_delivery.markdown(restaurant_delivery.run()),
+    "delivery_splits": lambda: restaurant_delivery_splits.markdown(
+        restaurant_delivery_splits.run()
+    ),
     "clv": lambda: restaurant_clv.markdown(restaurant_clv.run_cdnow()),
     "latency": lambda: restaurant_latency.markdown(restaurant_latency.run()),
 }

@@ -82,9 +82,14 @@ def markdown(result: dict[str, Any]) -> str:
         "knows those in its history, as in the app; in the scored windows they are left out "
         "for every model (none can know them in advance).",
         "",
-        "Ours = the app's `forecast(...)` call: its `ForecastConfig` (`n_windows=2`, step 24 "
-        f"hourly / 7 daily, country `{result['country']}`, seed {SEED}), `closed` from opening "
-        "hours + dark days, groups total / category / item. AutoETS (statsforecast) is "
+        "Ours = the app's `forecast(...)` calls: its `ForecastConfig` (`n_windows=2`, step = "
+        f"the horizon hourly / 7 daily, country `{result['country']}`, seed {SEED}), `closed` "
+        "from opening hours + dark days, groups total / category / item; hourly, as the app's "
+        "`fit`, each whole day is then scaled to the daily forecast made at the same origin "
+        "(top-down temporal reconciliation, `platform/forecasting/temporal.py`; its wall time "
+        "includes that daily fit). The reconciliation was adopted after one experiment on "
+        "these six origins (it has no parameter; before it, hourly MASE against AutoETS was "
+        "0.996 on totals and 1.006 on categories). AutoETS (statsforecast) is "
         "refitted per origin on the zero-filled series a user would give it; the fairer "
         "variant fits it on open slots only (season = open hours a day), puts the forecasts "
         "back on open slots and clips at 0 (zeroing closed slots alone changes nothing when "

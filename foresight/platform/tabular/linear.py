@@ -56,9 +56,14 @@ class Basis:
         scale = np.where(std > 0, std, 1.0)
         z = (filled - mean) / scale
         knots = np.full((len(numeric), len(KNOT_QUANTILES)), np.nan)
+        observed = ~np.isnan(values)
         for j in range(len(numeric)):
-            qs = np.unique(np.quantile(z[:, j], KNOT_QUANTILES))
-            knots[j, : len(qs)] = qs
+            # Knots at the quantiles of the values present: a mostly-missing column (an
+            # hour that applies to one weekday) would otherwise have them all at its fill.
+            seen = z[observed[:, j], j]
+            if len(seen):
+                qs = np.unique(np.quantile(seen, KNOT_QUANTILES))
+                knots[j, : len(qs)] = qs
         gaps = np.isnan(values).any(axis=0) if len(numeric) else np.zeros(0, bool)
         low, high = (z.min(axis=0), z.max(axis=0)) if len(z) else (np.zeros(0), np.zeros(0))
         width = high - low

@@ -89,6 +89,28 @@ def test_the_linear_member_extrapolates_a_trend_but_not_without_bound() -> None:
     assert member.margin(np.array([[1e9]]))[0, 0] == pytest.approx(60, rel=0.02)
 
 
+def test_a_mostly_missing_column_bends_where_its_present_values_do() -> None:
+    # An hour that applies to one weekday in seven (missing on the others): its spline
+    # must have knots across the present hours, not all at the fill value, to follow a
+    # curve the linear member could not otherwise fit.
+    rng = np.random.default_rng(3)
+    n = 2100
+    hour = rng.uniform(11, 23, n)
+    present = rng.uniform(size=n) < 1 / 7
+    frame = pd.DataFrame({"hour_mon": np.where(present, hour, np.nan)})
+    curve = 3 * np.sin((hour - 11) / 12 * 2 * np.pi)  # lunch and dinner rushes
+    y = np.where(present, curve, 0.0) + rng.normal(scale=0.1, size=n)
+    sig = Signature.infer(frame)
+    matrix, _ = sig.encode_frame(frame)
+    d = Design(matrix, y, sig, Target("regression", []), METRICS["rmse"])
+    candidate = LinearCandidate()
+    folds = make_folds("regression", d.y, k=3).folds
+    member = candidate.fit(d, candidate.cross_validate(d, folds, 5, lambda *_: None))
+    grid = np.array([[12.0], [14.0], [17.0], [20.0], [22.0]])
+    want = 3 * np.sin((grid[:, 0] - 11) / 12 * 2 * np.pi)
+    np.testing.assert_allclose(member.margin(grid)[:, 0], want, atol=0.6)
+
+
 def test_selection_keeps_a_blend_only_when_it_wins_out_of_fold() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=2000)
