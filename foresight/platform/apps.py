@@ -156,6 +156,8 @@ class App(ABC):
     service_class: ClassVar[type[Any]]
     # Webhook events the app publishes (``foresight webhooks add`` checks against them).
     events: ClassVar[tuple[str, ...]] = ()
+    # Event types the app rebuilds its state from: the retention purge never deletes them.
+    kept_events: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: AppSettings | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_class()

@@ -70,6 +70,13 @@ class SourceUnavailable(ForesightError):
     status = 503
 
 
+class OutsideUnavailable(ForesightError):
+    """An outside HTTP service failed, timed out or is behind an open breaker; an app
+    usually answers a degraded result instead of passing this on."""
+
+    status = 503
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``known`` to a mistyped ``word``, or
     ``""`` when none is close (for the message of a 404 or 422 on an unknown name)."""

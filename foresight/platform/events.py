@@ -1,48 +1,52 @@
-"""The append-only event log: publish, read from an offset, consumer offsets, retention.
+"""The append-only event log: publish, read from an offset or by key, consumer offsets,
+retention, and atomic units that commit a caller's rows together with its events.
 
 ``EventLog`` is the backend interface (a future Redis Streams backend implements it too);
-``DatabaseEventLog`` keeps the log in two tables on SQLite or PostgreSQL.
+``DatabaseEventLog`` keeps the log in two tables on SQLite or PostgreSQL. The write side
+(the ``events`` table, the checks, :class:`Unit`) lives in ``event_units``.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Integer, String, delete, func, select, text
+from sqlalchemy import Select, String, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from foresight.platform.backends import backend
-from foresight.platform.db.base import Base, JSONType, UTCDateTime, utcnow
+from foresight.platform.db.base import Base, UTCDateTime, utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import InvalidInput
+from foresight.platform.event_units import (
+    MAX_KEY,
+    EventRow,
+    NewEvent,
+    OffsetType,
+    PublishResult,
+    Unit,
+    check_key,
+    check_text,
+    check_time,
+    open_unit,
+)
 
-MAX_TYPE = 100
-MAX_KEY = 200
-# SQLite's rowid alias must be declared INTEGER; PostgreSQL gets a 64-bit sequence.
-OffsetType = BigInteger().with_variant(Integer(), "sqlite")
-# One advisory lock id ("foresigh" in ASCII) that every publisher on PostgreSQL takes.
-_PUBLISH_LOCK = 0x666F726573696768
-_CHUNK = 500  # rows per INSERT: 7 columns x 500 stays far below bind-parameter limits
-
-
-class EventRow(Base):
-    __tablename__ = "events"
-    # AUTOINCREMENT stops SQLite reusing the ids of purged newest rows as new offsets.
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: Mapped[int] = mapped_column(OffsetType, primary_key=True, autoincrement=True)
-    type: Mapped[str] = mapped_column(String(MAX_TYPE), index=True)
-    key: Mapped[str] = mapped_column(String(MAX_KEY), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    idempotency_key: Mapped[str] = mapped_column(String(MAX_KEY), unique=True)
+__all__ = [
+    "EVENT_LOG_BACKENDS",
+    "DatabaseEventLog",
+    "Event",
+    "EventLog",
+    "EventOffsetRow",
+    "EventRow",
+    "NewEvent",
+    "PublishResult",
+    "Unit",
+    "event_log_from_kind",
+]
 
 
 class EventOffsetRow(Base):
@@ -66,25 +70,6 @@ class Event:
     idempotency_key: str
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to publish; ``occurred_at`` defaults to now, the key to a fresh uuid4."""
-
-    type: str
-    key: str
-    payload: Mapping[str, Any]
-    occurred_at: datetime | None = None
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    """Where an event is stored; ``created`` is False when its idempotency key existed."""
-
-    offset: int
-    created: bool
-
-
 class EventLog(Protocol):
     """The backend interface every event log implements (and the contract tests check)."""
 
@@ -100,8 +85,20 @@ class EventLog(Protocol):
 
     def publish_many(self, items: Iterable[NewEvent]) -> list[PublishResult]: ...
 
+    def atomic(self) -> AbstractContextManager[Unit]: ...
+
     def read(
         self, since: int = 0, *, limit: int = 1000, types: Collection[str] | None = None
+    ) -> list[Event]: ...
+
+    def read_key(
+        self,
+        key: str,
+        *,
+        since: int = 0,
+        limit: int = 1000,
+        types: Collection[str] | None = None,
+        newest_first: bool = False,
     ) -> list[Event]: ...
 
     def committed(self, consumer: str) -> int: ...
@@ -112,7 +109,7 @@ class EventLog(Protocol):
         self, consumer: str, handler: Callable[[list[Event]], None], *, limit: int = 1000
     ) -> int: ...
 
-    def purge(self, before: datetime) -> int: ...
+    def purge(self, before: datetime, *, keep_types: Collection[str] = ()) -> int: ...
 
 
 class DatabaseEventLog:
@@ -130,7 +127,6 @@ class DatabaseEventLog:
             raise InvalidInput(f"the database event log needs SQLite or PostgreSQL, not {dialect}")
         self.db, self.clock = db, clock
         self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        self._serialise = dialect == "postgresql"
 
     def publish(
         self,
@@ -151,75 +147,55 @@ class DatabaseEventLog:
         An item whose idempotency key is already stored, or repeats an earlier item of the
         batch, is skipped and reported with the first event's offset and ``created=False``.
         """
-        now = self.clock()
-        rows = [_row(item, now) for item in items]
-        if not rows:
-            return []
-        first: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            first.setdefault(row["idempotency_key"], row)
-        with self.db.session() as session:
-            if self._serialise:
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
-            created = self._insert_new(session, list(first.values()))
-            existing = self._offsets_of(session, [k for k in first if k not in created])
-        results, seen = [], set()
-        for row in rows:
-            ikey = row["idempotency_key"]
-            is_new = ikey in created and ikey not in seen
-            seen.add(ikey)
-            offset = created[ikey] if ikey in created else existing[ikey]
-            results.append(PublishResult(offset, is_new))
-        return results
+        with self.atomic() as unit:
+            return unit.publish_many(items)
 
-    def _insert_new(self, session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-        """Insert rows whose key is new, atomically (ON CONFLICT DO NOTHING); key -> offset."""
-        created: dict[str, int] = {}
-        for start in range(0, len(rows), _CHUNK):
-            stmt = (
-                self._insert(EventRow)
-                .values(rows[start : start + _CHUNK])
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(EventRow.idempotency_key, EventRow.id)
-            )
-            created.update({ikey: offset for ikey, offset in session.execute(stmt)})
-        return created
+    def atomic(self) -> AbstractContextManager[Unit]:
+        """A :class:`Unit`: the caller's rows (``unit.session``) and its events
+        (``unit.publish``) commit together when the block ends, or not at all if it raises.
 
-    def _offsets_of(self, session: Session, keys: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            query = select(EventRow.idempotency_key, EventRow.id)
-            rows = session.execute(query.where(EventRow.idempotency_key.in_(chunk)))
-            found.update({ikey: offset for ikey, offset in rows})
-        return found
+        ``with log.atomic() as unit:``
+        ``    unit.session.add(row); row.offset = unit.publish(NewEvent(...)).offset``
+        """
+        return open_unit(self.db, clock=self.clock)
 
     def read(
         self, since: int = 0, *, limit: int = 1000, types: Collection[str] | None = None
     ) -> list[Event]:
         """Events after offset ``since``, oldest first, at most ``limit``, only of ``types``."""
-        _check_offset(since, "since")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-        if isinstance(types, str):
-            raise InvalidInput("types must be a collection of event types, not one string")
-        query = select(EventRow).where(EventRow.id > since)
-        if types is not None:
-            query = query.where(EventRow.type.in_(list(types)))
+        query = _after(since, limit=limit, types=types)
+        return self._fetch(query.order_by(EventRow.id).limit(limit))
+
+    def read_key(
+        self,
+        key: str,
+        *,
+        since: int = 0,
+        limit: int = 1000,
+        types: Collection[str] | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]:
+        """The events of one ``key`` after offset ``since``, only of ``types``, at most
+        ``limit``: the oldest first, or with ``newest_first`` the newest (and first)."""
+        check_key(key)
+        query = _after(since, limit=limit, types=types).where(EventRow.key == key)
+        order = EventRow.id.desc() if newest_first else EventRow.id
+        return self._fetch(query.order_by(order).limit(limit))
+
+    def _fetch(self, query: Select[EventRow]) -> list[Event]:
         with self.db.session() as session:
-            rows = session.scalars(query.order_by(EventRow.id).limit(limit)).all()
-            return [_event(row) for row in rows]
+            return [_event(row) for row in session.scalars(query).all()]
 
     def committed(self, consumer: str) -> int:
         """The offset ``consumer`` has committed (0 if it never did)."""
-        _check_text(consumer, "consumer", MAX_KEY)
+        check_text(consumer, "consumer", MAX_KEY)
         with self.db.session() as session:
             offset = session.get(EventOffsetRow, consumer)
             return offset.offset if offset is not None else 0
 
     def commit(self, consumer: str, offset: int) -> None:
         """Record that ``consumer`` has handled everything up to ``offset``; never moves back."""
-        _check_text(consumer, "consumer", MAX_KEY)
+        check_text(consumer, "consumer", MAX_KEY)
         _check_offset(offset, "offset")
         values = {"consumer": consumer, "offset": offset, "updated_at": self.clock()}
         stmt = self._insert(EventOffsetRow).values(values)
@@ -248,19 +224,23 @@ class DatabaseEventLog:
         self.commit(consumer, events[-1].offset)
         return len(events)
 
-    def purge(self, before: datetime) -> int:
-        """Delete events recorded before ``before`` that every consumer has committed past.
+    def purge(self, before: datetime, *, keep_types: Collection[str] = ()) -> int:
+        """Delete events recorded before ``before`` that every consumer has committed past,
+        except those of ``keep_types`` (state is rebuilt from them: they stay for good).
 
         Retention is by time, but a consumer that lags behind holds back the purge of what
         it has not handled yet (so an abandoned consumer holds it back for good). With no
         consumers at all, time alone decides. Returns how many events were deleted.
         """
-        _check_time(before, "before")
+        check_time(before, "before")
+        _check_types(keep_types, "keep_types")
         with self.db.session() as session:
             floor = session.scalar(select(func.min(EventOffsetRow.offset)))
             stmt = delete(EventRow).where(EventRow.recorded_at < before)
             if floor is not None:
                 stmt = stmt.where(EventRow.id <= floor)
+            if keep_types:
+                stmt = stmt.where(EventRow.type.not_in(list(keep_types)))
             return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
@@ -276,38 +256,16 @@ def event_log_from_kind(kind: str, db: Database, **kw: Any) -> EventLog:
     return factory(db, **kw)  # type: ignore[no-any-return]
 
 
-def _row(item: NewEvent, now: datetime) -> dict[str, Any]:
-    """Validate one event to publish and turn it into an ``events`` row."""
-    _check_text(item.type, "event type", MAX_TYPE)
-    if not isinstance(item.key, str) or len(item.key) > MAX_KEY:
-        raise InvalidInput(f"event key must be a string of at most {MAX_KEY} characters")
-    if not isinstance(item.payload, Mapping):
-        raise InvalidInput(
-            f"event payload must be a JSON object, got {type(item.payload).__name__}"
-        )
-    try:
-        encoded = json.dumps(item.payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"event payload must be JSON without NaN or Infinity: {exc}",
-            details={"field": "payload"},
-        ) from None
-    if "\\u0000" in encoded:  # PostgreSQL's JSONB cannot store NUL; refuse it on every backend
-        raise InvalidInput("event payload must not contain NUL characters")
-    if item.occurred_at is not None:
-        _check_time(item.occurred_at, "occurred_at")
-    ikey = item.idempotency_key
-    if ikey is None:
-        ikey = str(uuid.uuid4())
-    _check_text(ikey, "idempotency key", MAX_KEY)
-    return {
-        "type": item.type,
-        "key": item.key,
-        "payload": json.loads(encoded),  # the stored form, identical on every backend
-        "occurred_at": item.occurred_at or now,
-        "recorded_at": now,
-        "idempotency_key": ikey,
-    }
+def _after(since: int, *, limit: int, types: Collection[str] | None) -> Select[EventRow]:
+    """The checked query for events after ``since`` (of ``types``), unordered."""
+    _check_offset(since, "since")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+    query = select(EventRow).where(EventRow.id > since)
+    if types is not None:
+        _check_types(types, "types")
+        query = query.where(EventRow.type.in_(list(types)))
+    return query
 
 
 def _event(row: EventRow) -> Event:
@@ -322,18 +280,11 @@ def _event(row: EventRow) -> Event:
     )
 
 
-def _check_text(value: object, what: str, max_length: int) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
-    if len(value) > max_length:
-        raise InvalidInput(f"{what} must be at most {max_length} characters, got {len(value)}")
+def _check_types(value: object, what: str) -> None:
+    if isinstance(value, str):
+        raise InvalidInput(f"{what} must be a collection of event types, not one string")
 
 
 def _check_offset(value: object, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(f"{what} must be an integer offset >= 0, got {value!r}")
-
-
-def _check_time(value: object, what: str) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidInput(f"{what} must be a timezone-aware datetime, got {value!r}")

@@ -104,6 +104,11 @@ class Metrics:
         self.outcomes = Counter(
             "foresight_outcomes_total", "Outcomes posted back", ["model"], registry=r
         )
+        self.events_dropped = Counter(
+            "foresight_events_dropped_total",
+            "Telemetry events dropped unwritten (buffer full, refused by the log, or late)",
+            registry=r,
+        )
         self.drift_psi = Gauge(
             "foresight_drift_psi",
             "PSI of a feature's recent inputs against the training reference",

@@ -141,7 +141,8 @@ def _due(
 
 
 def purge(platform: Platform, now: datetime | None = None) -> dict[str, int]:
-    """Delete what is older than ``FORESIGHT_RETENTION_DAYS`` per table kind (0 keeps)."""
+    """Delete what is older than ``FORESIGHT_RETENTION_DAYS`` per table kind (0 keeps);
+    events of a type an app keeps (``App.kept_events``) stay whatever their age."""
     now = now or platform.clock()
     days = platform.settings.retention_days
     removed: dict[str, int] = {}
@@ -155,7 +156,8 @@ def purge(platform: Platform, now: datetime | None = None) -> dict[str, int]:
     if (cut := before("monitoring")) is not None:
         removed["monitoring"] = platform.monitor.purge(cut)
     if (cut := before("events")) is not None:
-        removed["events"] = platform.events.purge(cut)
+        kept = {kind for app in platform.apps for kind in app.kept_events}
+        removed["events"] = platform.events.purge(cut, keep_types=sorted(kept))
     if (cut := before("jobs")) is not None:
         removed["jobs"] = platform.jobs.purge(cut)
     if (cut := before("audit")) is not None:

@@ -21,6 +21,7 @@ from foresight.platform.db import migrate
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import ModelNotFound
+from foresight.platform.event_buffer import BufferedEvents
 from foresight.platform.events import EventLog, NewEvent, event_log_from_kind
 from foresight.platform.jobs import Job, JobQueue
 from foresight.platform.monitor import Monitor
@@ -53,6 +54,10 @@ class Platform:
     audit_log: AuditLog
     events: EventLog
     monitor: Monitor
+    # Telemetry events, written in batches off the request thread (its thread starts on
+    # the first add); drops count in foresight_events_dropped_total. State changes commit
+    # with their rows through ``events.atomic()`` instead.
+    event_buffer: BufferedEvents
     apps: list[App] = field(default_factory=list)
     redis: Any | None = None
     clock: Callable[[], datetime] = utcnow
@@ -152,6 +157,7 @@ class Platform:
             pipeline=pipeline,
             audit_log=AuditLog(db),
             events=events,
+            event_buffer=BufferedEvents(events, on_drop=metrics.events_dropped.inc, clock=clock),
             monitor=Monitor(
                 db,
                 registry,
@@ -293,6 +299,7 @@ class Platform:
             close = getattr(service, "close", None)
             if close:
                 close()
+        self.event_buffer.close()  # after the services, which may still add events
         self.monitor.close()
         self.keys.close()
         self.jobs.shutdown(wait=False)

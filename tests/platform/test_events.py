@@ -6,13 +6,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, inspect, select, text
 
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
@@ -43,8 +45,57 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
+# A caller's own table, written in the same unit as its events (``EventLog.atomic``).
+PROJECTION = Table(
+    "test_projection",
+    MetaData(),
+    Column("key", String(50), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+)
+
+
 def offsets(events: list[Event]) -> list[int]:
     return [e.offset for e in events]
+
+
+def stored(log: EventLog) -> dict[str, int]:
+    """The caller's rows that committed, key -> offset."""
+    with log.atomic() as unit:
+        rows = unit.session.execute(select(PROJECTION.c.key, PROJECTION.c.offset))
+        return {key: offset for key, offset in rows}
+
+
+def publish_concurrently(log: EventLog, writers: int, write: Callable[[int], list[int]]) -> None:
+    """Run ``write(w)`` (returning the offsets it published) in ``writers`` threads while a
+    reader follows the log; assert the reader saw every offset, once, in order."""
+    published: list[int] = []
+    consumed: list[int] = []
+    done = threading.Event()
+    start = threading.Barrier(writers + 1)
+
+    def publish(w: int) -> None:
+        start.wait()
+        published.extend(write(w))
+
+    def read() -> None:
+        start.wait()
+        since, deadline = 0, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            finished = done.is_set()  # read once more after the last publish returned
+            batch = log.read(since, limit=7)
+            consumed.extend(offsets(batch))
+            since = batch[-1].offset if batch else since
+            if finished and not batch:
+                return
+
+    with ThreadPoolExecutor(writers + 1) as pool:
+        reader = pool.submit(read)
+        for f in [pool.submit(publish, w) for w in range(writers)]:
+            f.result()
+        done.set()
+        reader.result()
+    assert published
+    assert consumed == sorted(published)  # every offset, once, in order, none skipped
 
 
 class EventLogContract:
@@ -58,6 +109,12 @@ class EventLogContract:
     @pytest.fixture
     def log(self, clock: FakeClock) -> EventLog:
         raise NotImplementedError
+
+    @pytest.fixture
+    def projection(self, log: EventLog) -> Table:
+        with log.atomic() as unit:
+            PROJECTION.create(unit.session.connection())
+        return PROJECTION
 
     def test_publish_then_read_in_order(self, log: EventLog, clock: FakeClock) -> None:
         happened = T0 - timedelta(minutes=5)
@@ -200,6 +257,113 @@ class EventLogContract:
         assert log.purge(clock.now) == 3
         assert log.publish("t", "k", {}).offset > last
 
+    def test_purge_keeps_the_kept_types(self, log: EventLog, clock: FakeClock) -> None:
+        profile = log.publish("profile.changed", "c1", {}).offset
+        log.publish("t", "c1", {})
+        tier = log.publish("tier.changed", "c2", {}).offset
+        clock.advance(hours=1)
+        kept = {"profile.changed", "tier.changed"}
+        assert log.purge(clock.now, keep_types=kept) == 1
+        assert offsets(log.read()) == [profile, tier]
+        assert log.purge(clock.now, keep_types=kept) == 0
+        assert log.purge(clock.now) == 2
+
+    def test_purge_of_kept_types_still_waits_for_consumers(
+        self, log: EventLog, clock: FakeClock
+    ) -> None:
+        offs = [log.publish(t, "k", {}).offset for t in ("t", "kept", "t", "t")]
+        log.commit("slow", offs[2])
+        assert log.purge(T0 + timedelta(days=1), keep_types=["kept"]) == 2
+        assert offsets(log.read()) == [offs[1], offs[3]]
+
+    def test_read_key_in_log_order_either_way(self, log: EventLog) -> None:
+        a1 = log.publish("placed", "a", {"i": 1}).offset
+        b1 = log.publish("placed", "b", {}).offset
+        a2 = log.publish("paid", "a", {"i": 2}).offset
+        log.publish("placed", "ab", {})
+        log.publish("placed", "A", {})
+        a3 = log.publish("placed", "a", {"i": 3}).offset
+        events = log.read_key("a")
+        assert offsets(events) == [a1, a2, a3]
+        assert [(e.key, e.type, e.payload) for e in events] == [
+            ("a", "placed", {"i": 1}),
+            ("a", "paid", {"i": 2}),
+            ("a", "placed", {"i": 3}),
+        ]
+        assert offsets(log.read_key("a", newest_first=True)) == [a3, a2, a1]
+        assert offsets(log.read_key("b")) == [b1]
+        assert log.read_key("nobody") == []
+        assert log.read_key("nobody", newest_first=True) == []
+
+    def test_read_key_since_types_and_limit(self, log: EventLog) -> None:
+        offs = [log.publish("t" if i % 2 else "u", "k", {"i": i}).offset for i in range(6)]
+        log.publish("t", "other", {})
+        assert offsets(log.read_key("k", since=offs[2])) == offs[3:]
+        assert offsets(log.read_key("k", since=offs[2], newest_first=True)) == offs[:2:-1]
+        assert offsets(log.read_key("k", since=offs[-1])) == []
+        assert offsets(log.read_key("k", limit=2)) == offs[:2]
+        assert offsets(log.read_key("k", limit=2, newest_first=True)) == [offs[5], offs[4]]
+        assert offsets(log.read_key("k", types={"t"})) == [offs[1], offs[3], offs[5]]
+        assert offsets(log.read_key("k", types=["t"], newest_first=True, limit=1)) == [offs[5]]
+        assert log.read_key("k", types=()) == []
+
+    def test_a_unit_commits_the_callers_rows_with_its_events(
+        self, log: EventLog, projection: Table
+    ) -> None:
+        with log.atomic() as unit:
+            result = unit.publish(NewEvent("customer.updated", "c1", {"tier": "gold"}))
+            unit.session.execute(insert(projection).values(key="c1", offset=result.offset))
+            assert result.created
+            assert log.read() == []  # nothing is visible before the unit commits
+        assert offsets(log.read_key("c1")) == [result.offset]
+        assert stored(log) == {"c1": result.offset}
+
+    def test_a_unit_that_raises_leaves_neither_rows_nor_events(
+        self, log: EventLog, projection: Table
+    ) -> None:
+        with pytest.raises(LookupError, match="after the publish"), log.atomic() as unit:
+            unit.session.execute(insert(projection).values(key="c1", offset=0))
+            published = unit.publish(NewEvent("t", "c1", {}, idempotency_key="u-1"))
+            assert published.created
+            raise LookupError("after the publish")
+        assert log.read() == []
+        assert stored(log) == {}
+        # The key went with the rolled-back event: publishing it again stores it.
+        assert log.publish("t", "c1", {}, idempotency_key="u-1").created
+
+    def test_idempotency_keys_in_a_unit(self, log: EventLog) -> None:
+        before = log.publish("t", "k", {"v": 0}, idempotency_key="old")
+        with log.atomic() as unit:
+            new = unit.publish(NewEvent("t", "k", {"v": 1}, idempotency_key="new"))
+            again = unit.publish(NewEvent("t", "k", {"v": 2}, idempotency_key="new"))
+            old = unit.publish(NewEvent("t", "k", {"v": 3}, idempotency_key="old"))
+            batch = unit.publish_many(
+                [
+                    NewEvent("t", "k", {"v": 4}, idempotency_key="new"),
+                    NewEvent("t", "k", {"v": 5}, idempotency_key="other"),
+                ]
+            )
+        assert new.created and new.offset > before.offset
+        assert again == PublishResult(new.offset, created=False)
+        assert old == PublishResult(before.offset, created=False)
+        assert batch[0] == PublishResult(new.offset, created=False)
+        assert batch[1].created and batch[1].offset > new.offset
+        assert [e.payload["v"] for e in log.read()] == [0, 1, 5]
+
+    def test_a_refused_event_leaves_the_unit_usable(self, log: EventLog) -> None:
+        with log.atomic() as unit:
+            with pytest.raises(InvalidInput, match="event type"):
+                unit.publish_many([NewEvent("t", "k", {}), NewEvent("", "k", {})])
+            kept = unit.publish(NewEvent("t", "k", {}))
+        assert offsets(log.read()) == [kept.offset]
+
+    def test_a_unit_that_ended_refuses_to_publish(self, log: EventLog) -> None:
+        with log.atomic() as unit:
+            pass
+        with pytest.raises(RuntimeError, match="this unit has ended"):
+            unit.publish(NewEvent("t", "k", {}))
+        assert log.read() == []
+
     @pytest.mark.parametrize(
         ("call", "message"),
         [
@@ -223,6 +387,13 @@ class EventLogContract:
             (lambda log: log.commit("c", -1), "offset must be an integer offset >= 0"),
             (lambda log: log.read(limit=0), "limit must be a positive integer"),
             (lambda log: log.read(types="a"), "not one string"),
+            (lambda log: log.read_key("k", limit=0), "limit must be a positive integer"),
+            (lambda log: log.read_key("k", limit=True), "limit must be a positive integer"),
+            (lambda log: log.read_key("k", since=-1), "since must be an integer offset >= 0"),
+            (lambda log: log.read_key("k", types="a"), "not one string"),
+            (lambda log: log.read_key("k" * 201), "event key must be a string of at most"),
+            (lambda log: log.read_key(None), "event key must be a string"),  # type: ignore[arg-type]
+            (lambda log: log.purge(T0, keep_types="t"), "keep_types must be a collection"),
             (lambda log: log.purge(datetime(2026, 1, 1)), "before must be a timezone-aware"),
         ],
     )
@@ -234,41 +405,35 @@ class EventLogContract:
         assert log.read() == []
 
     def test_concurrent_publishers_never_let_a_reader_skip(self, log: EventLog) -> None:
-        writers, rounds = 4, 60
-        published: list[int] = []
-        consumed: list[int] = []
-        done = threading.Event()
-        start = threading.Barrier(writers + 1)
-
-        def publish(w: int) -> None:
-            start.wait()
-            for i in range(rounds):
+        def write(w: int) -> list[int]:
+            published = []
+            for i in range(60):
                 if i % 2:
                     batch = [NewEvent("t", f"w{w}", {"i": i, "j": j}) for j in range(2)]
                     published.extend(r.offset for r in log.publish_many(batch))
                 else:
                     published.append(log.publish("t", f"w{w}", {"i": i}).offset)
+            return published
 
-        def read() -> None:
-            start.wait()
-            since, deadline = 0, time.monotonic() + 120
-            while time.monotonic() < deadline:
-                finished = done.is_set()  # read once more after the last publish returned
-                batch = log.read(since, limit=7)
-                consumed.extend(offsets(batch))
-                since = batch[-1].offset if batch else since
-                if finished and not batch:
-                    return
+        publish_concurrently(log, 4, write)
 
-        with ThreadPoolExecutor(writers + 1) as pool:
-            reader = pool.submit(read)
-            for f in [pool.submit(publish, w) for w in range(writers)]:
-                f.result()
-            done.set()
-            reader.result()
+    def test_concurrent_units_never_let_a_reader_skip(
+        self, log: EventLog, projection: Table
+    ) -> None:
+        def write(w: int) -> list[int]:
+            published = []
+            for i in range(30):
+                with log.atomic() as unit:
+                    first = unit.publish(NewEvent("t", f"w{w}", {"i": i})).offset
+                    # The caller's work between its publishes widens any gap a reader could see.
+                    row = {"key": f"w{w}-{i}", "offset": first}
+                    unit.session.execute(insert(projection).values(row))
+                    second = unit.publish(NewEvent("t", f"w{w}", {"i": i, "j": 1})).offset
+                published += [first, second]
+            return published
 
-        assert len(published) == writers * rounds * 3 // 2
-        assert consumed == sorted(published)  # every offset, once, in order, none skipped
+        publish_concurrently(log, 4, write)
+        assert len(stored(log)) == 4 * 30
 
 
 class TestDatabaseEventLog(EventLogContract):
@@ -300,14 +465,62 @@ class TestDatabaseEventLog(EventLogContract):
             i["name"] for i in inspector.get_indexes("events") if not i.get("duplicates_constraint")
         } == {
             "ix_events_key",
+            "ix_events_key_id",
             "ix_events_type",
         }
+        by_name = {i["name"]: i["column_names"] for i in inspector.get_indexes("events")}
+        assert by_name["ix_events_key_id"] == ["key", "id"]
         with db.engine.connect() as conn:
             versions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
         # Sibling migrations may follow 0002 once linearised: it must be applied, not be head.
         script = ScriptDirectory.from_config(migrate.alembic_config(db))
         applied = {r.revision for r in script.iterate_revisions(tuple(versions), "base")}
-        assert {"0001_platform", "0002_events"} <= applied
+        assert {"0001_platform", "0002_events", "0007_events_key"} <= applied
+
+    def test_the_key_index_migration_goes_down_and_up(self, db: Database) -> None:
+        def indexes() -> set[str]:
+            return {i["name"] or "" for i in inspect(db.engine).get_indexes("events")}
+
+        cfg = migrate.alembic_config(db)
+        with db.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0006_webhook_dispatch")
+        assert "ix_events_key_id" not in indexes()
+        migrate.upgrade(db, [])
+        assert "ix_events_key_id" in indexes()
+
+    def test_a_unit_holds_back_other_publishers_until_it_commits(self, pg_url: str) -> None:
+        db = Database(pg_url)
+        migrate.upgrade(db, [])
+        log = DatabaseEventLog(db)
+        published, release = threading.Event(), threading.Event()
+
+        def first_unit() -> int:
+            with log.atomic() as unit:
+                offset = unit.publish(NewEvent("t", "a", {})).offset
+                published.set()
+                release.wait(60)
+            return offset
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(first_unit)
+            try:
+                assert published.wait(60)
+                second = pool.submit(lambda: log.publish("t", "b", {}).offset)
+                # The second publisher must wait for the lock before drawing an id: were it
+                # to draw one now, it would commit before the first, past a reader.
+                deadline = time.monotonic() + 30
+                while not _waiting_for_an_advisory_lock(db):
+                    assert time.monotonic() < deadline, "the second publisher never waited"
+                    time.sleep(0.01)  # polling PostgreSQL's lock table; nothing to wait on
+                assert not second.done()
+                assert log.read() == []
+            finally:
+                release.set()
+            a, b = first.result(), second.result()
+        assert offsets(log.read()) == [a, b]
+        assert a < b
+        db.dispose()
 
     def test_the_same_key_is_stored_once_under_concurrent_publishers(self, db: Database) -> None:
         log = DatabaseEventLog(db)
@@ -318,6 +531,12 @@ class TestDatabaseEventLog(EventLogContract):
         assert sum(r.created for r in results) == 1
         assert len({r.offset for r in results}) == 1
         assert len(log.read()) == 1
+
+
+def _waiting_for_an_advisory_lock(db: Database) -> bool:
+    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    with db.engine.connect() as conn:
+        return bool(conn.scalar(text(query)))
 
 
 def test_event_log_from_kind(tmp_path: Any) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from foresight.apps.churn.service import ChurnService
 from foresight.apps.churn.store import ChurnPredictionRow
 from foresight.platform.db.tables import AuditRow, JobRow
-from foresight.platform.operations import RETENTION_TASK
+from foresight.platform.operations import RETENTION_TASK, purge
 from foresight.platform.runtime import Platform
 from tests.conftest import make_settings
 
@@ -57,6 +59,30 @@ def test_each_kind_keeps_its_own_number_of_days(tmp_path: Path) -> None:
     assert [e.key for e in p.events.read()] == ["week", "new"]  # 10 days kept
     history = p.service_of(ChurnService).store
     assert [r.customer_id for r in history.recent(10)] == ["new", "week"]  # 30 days kept
+    p.close()
+
+
+def test_events_an_app_rebuilds_from_outlive_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = Platform.create(make_settings(tmp_path, retention_days={"events": 10}), clock=lambda: NOW)
+    first, second = p.apps[:2]
+    monkeypatch.setattr(first, "kept_events", ("a.created",))
+    monkeypatch.setattr(second, "kept_events", ("b.created", "a.created"))
+    publish = p.events.publish
+    p.events.clock = lambda: NOW - timedelta(days=40)
+    gone = publish("t.happened", "x", {}).offset
+    a = publish("a.created", "x", {}).offset
+    floor = publish("t.happened", "x", {}).offset
+    b = publish("b.created", "y", {}).offset
+    lagging = publish("t.happened", "y", {}).offset  # old, but the consumer has not had it
+    p.events.clock = lambda: NOW
+    recent = publish("t.happened", "z", {}).offset
+    p.events.commit("slow", floor)
+
+    assert purge(p)["events"] == 2  # `gone` and `floor`: old, not kept, consumed
+    assert [e.offset for e in p.events.read()] == [a, b, lagging, recent]
+    assert gone < a
     p.close()
 
 
