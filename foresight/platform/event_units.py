@@ -168,7 +168,7 @@ def event_row(item: NewEvent, now: datetime) -> dict[str, Any]:
             f"event payload must be a JSON object, got {type(item.payload).__name__}"
         )
     try:
-        encoded = json.dumps(item.payload, allow_nan=False)
+        encoded = json.dumps(item.payload, allow_nan=False, default=_plain)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"event payload must be JSON without NaN or Infinity: {exc}",
@@ -190,6 +190,14 @@ def event_row(item: NewEvent, now: datetime) -> dict[str, Any]:
         "recorded_at": now,
         "idempotency_key": ikey,
     }
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as its Python value (predictions are full of them); anything else
+    that JSON cannot hold is refused as before."""
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def check_key(value: object) -> None:

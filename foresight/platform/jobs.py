@@ -222,6 +222,8 @@ class JobQueue(JobStore):
             self._finish(ctx, self._summary(ctx, fn(ctx)))
         except JobLost:
             log.warning("job_lost", job_id=job_id, owner=self.owner)
+            # The recovery discarded first; what this worker wrote since goes too.
+            self._discard(job_id)
             with self.db.session() as s:
                 self._delete_output(s, [job_id])
             return

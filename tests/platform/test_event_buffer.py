@@ -4,9 +4,10 @@ and close (the buffer's and the platform's) writes what is left."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,11 +73,16 @@ def log(db: Database) -> DatabaseEventLog:
 
 
 @pytest.fixture
-def fresh_log(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A new logger for the module, so ``capture_logs`` sees it (loggers are cached on
-    first use, and another test may have used it first)."""
+    first use, and another test may have used it first), at every level: a CLI test in
+    the same worker may have configured the terminal's warning-only filter."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     logger = structlog.get_logger("foresight.platform.event_buffer")
     monkeypatch.setattr(event_buffer_module, "log", logger)
+    yield
+    structlog.configure(**saved)
 
 
 def buffer(log: object, **kw: object) -> BufferedEvents:

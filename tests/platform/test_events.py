@@ -357,6 +357,15 @@ class EventLogContract:
             kept = unit.publish(NewEvent("t", "k", {}))
         assert offsets(log.read()) == [kept.offset]
 
+    def test_numpy_scalars_in_a_payload_are_stored_as_plain_values(self, log: EventLog) -> None:
+        import numpy as np
+
+        payload = {"p": np.float32(0.25), "n": np.int64(3), "ok": np.bool_(True)}
+        log.publish("t", "k", payload)
+        assert log.read()[0].payload == {"p": 0.25, "n": 3, "ok": True}
+        with pytest.raises(InvalidInput, match="JSON"):
+            log.publish("t", "k", {"a": np.array([1, 2])})  # an array is not a scalar
+
     def test_a_unit_that_ended_refuses_to_publish(self, log: EventLog) -> None:
         with log.atomic() as unit:
             pass
