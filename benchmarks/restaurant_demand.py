@@ -250,22 +250,16 @@ def _fit(plan: Plan, cut: pd.Timestamp, pizza: Pizza) -> dict[str, Any]:
     data, h = _as_of(plan, cut, pizza), plan.horizon
     series = validate(data.hourly if plan.freq == "h" else data.daily, freq=plan.freq)
     closed = _closed(pizza.opening, plan.freq, data.dark_days)  # type: ignore[arg-type]
-    # The app's own ForecastConfig (its step, windows, country and seed), as fit() builds it.
-    config = DemandConfig(max(1, h // 24), h, 14, pizza.country, SEED)
-    engine = DemandTrainingSpec(lambda: data, pizza.opening, config)._engine(plan.granularity, h, 2)
+    # The app's own spec and config (its step, windows, country, seed, daily horizon): the
+    # hourly plan also fits the daily forecast its hourly one is reconciled to, as fit() does.
+    hourly_days = h // 24 if plan.freq == "h" else APP["hourly_horizon_days"]
+    daily_days = h if plan.freq == "D" else APP["daily_horizon_days"]
+    config = DemandConfig(hourly_days, daily_days, 14, pizza.country, SEED)
+    spec = DemandTrainingSpec(lambda: data, pizza.opening, config)
+    dataset = spec.features(data, None)  # type: ignore[arg-type]  # the context is unused
     t0 = time.perf_counter()
-    result = forecast(series, engine, groups=data.groups, closed=closed)
-    if plan.freq == "h":
-        # As the app's fit(): whole days of the hourly forecast add up to its daily one.
-        spec = DemandTrainingSpec(lambda: data, pizza.opening, config)
-        days = APP["daily_horizon_days"]
-        daily = forecast(
-            validate(data.daily, freq="D"),
-            spec._engine("day", days, 2),
-            groups=data.groups,
-            closed=_closed(pizza.opening, "D", data.dark_days),
-        )
-        result = spec.reconcile(result, daily)
+    wanted = ("hour", "day") if plan.freq == "h" else ("day",)
+    result = spec.forecasts(dataset, wanted)[plan.granularity]
     seconds = {"ours": time.perf_counter() - t0}
     history = {str(u): g["y"].to_numpy() for u, g in series.data.groupby("unique_id")}
     stamps = series.data.loc[series.data["unique_id"] == result.uids[0], "ds"].to_numpy()

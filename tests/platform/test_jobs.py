@@ -192,8 +192,14 @@ def test_a_recovered_job_never_turns_done_when_its_slow_worker_finishes(
 ) -> None:
     clock = Clock()
     finished_a: list[Job] = []
+    discarded_a: list[str] = []
     a = queues(
-        owner="a", clock=clock, workers=1, heartbeat_seconds=20.0, on_finish=finished_a.append
+        owner="a",
+        clock=clock,
+        workers=1,
+        heartbeat_seconds=20.0,
+        on_finish=finished_a.append,
+        discard=lambda j: discarded_a.append(j.id),
     )
     b = queues(owner="b", clock=clock)
     started, release = threading.Event(), threading.Event()
@@ -229,6 +235,8 @@ def test_a_recovered_job_never_turns_done_when_its_slow_worker_finishes(
         assert (lost.status, lost.error, lost.summary) == ("failed", STALE_ERROR, {})
     assert blob_names(db, job.id) == []  # its partial output is gone
     assert finished_a == []  # B announced the failures, not A
+    # What A's worker wrote after B's recovery goes too: A discards once it learns.
+    assert discarded_a == [job.id, queued.id]
     with pytest.raises(Conflict, match="failed and has no results"):
         a.results(job.id)
 

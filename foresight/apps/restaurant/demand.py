@@ -120,12 +120,21 @@ class DemandTrainingSpec:
     def _series(self, dataset: DemandDataset, granularity: str) -> SeriesFrame:
         return dataset.hourly if granularity == "hour" else dataset.daily
 
-    def fit(self, dataset: DemandDataset, tuned: dict[str, Any], ctx: TrainingContext) -> Fitted:
+    def forecasts(
+        self,
+        dataset: DemandDataset,
+        granularities: tuple[str, ...] = GRANULARITIES,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> dict[str, ForecastResult]:
+        """The engine's forecast per granularity; with both, the hourly one reconciled to
+        the daily one (whole days add up to the daily forecast). ``fit`` and the demand
+        benchmark both call this, so the benchmark scores exactly what the app serves."""
         results: dict[str, ForecastResult] = {}
-        for i, granularity in enumerate(GRANULARITIES):
+        for i, granularity in enumerate(granularities):
 
-            def progress(done: int, total: int, message: str, i: int = i) -> None:
-                ctx.progress("fit", (i + done / max(total, 1)) / 2, message)
+            def step(done: int, total: int, message: str, i: int = i) -> None:
+                if progress is not None:
+                    progress((i + done / max(total, 1)) / len(granularities), message)
 
             freq: Literal["h", "D"] = "h" if granularity == "hour" else "D"
             results[granularity] = forecast(
@@ -133,11 +142,19 @@ class DemandTrainingSpec:
                 self._engine(granularity, self.horizon(granularity), 2),
                 groups=dataset.data.groups,
                 closed=_closed(dataset.opening, freq, dataset.data.dark_days),
-                progress=progress,
+                progress=step,
             )
+        if "hour" in results and "day" in results:
+            results["hour"] = reconcile_top_down(results["hour"], results["day"], steps=24)
+        return results
+
+    def fit(self, dataset: DemandDataset, tuned: dict[str, Any], ctx: TrainingContext) -> Fitted:
+        results = self.forecasts(
+            dataset, progress=lambda fraction, message: ctx.progress("fit", fraction, message)
+        )
         data = dataset.data
         model = DemandModel(
-            hourly=self.reconcile(results["hour"], results["day"]),
+            hourly=results["hour"],
             daily=results["day"],
             hourly_until=data.hourly_until,
             daily_until=data.daily_until,
@@ -156,11 +173,6 @@ class DemandTrainingSpec:
                 "opening_hours": dataset.opening.describe(),
             },
         )
-
-    @staticmethod
-    def reconcile(hourly: ForecastResult, daily: ForecastResult) -> ForecastResult:
-        """Hourly forecasts whose whole days add up to the daily forecast of that day."""
-        return reconcile_top_down(hourly, daily, period="D", steps=24)
 
     def evaluate(
         self, fitted: Fitted, dataset: DemandDataset, ctx: TrainingContext
