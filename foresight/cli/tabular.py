@@ -146,7 +146,7 @@ def fit(
     assert spec.learned is not None  # the pipeline ran the learner
     _print_card(spec.learned.model.card)
     verdict = "[green]promoted[/]" if outcome.promoted else "[yellow]not promoted[/]"
-    if outcome.gate.passed and not promote:
+    if not promote:  # said whatever the gate found: the user asked for no promotion
         verdict += " (--no-promote)"
     console.print(
         f"registered {outcome.version.label} ({outcome.version.algorithm}) {verdict}: "

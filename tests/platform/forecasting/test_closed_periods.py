@@ -200,8 +200,14 @@ def test_nothing_closed_changes_nothing() -> None:
     plain = reference_run()
     never = reference_run(closed=lambda ds: np.zeros(len(ds), dtype=bool))
     assert plain.closed is None and not never.closed.any()
-    for result in (plain, never):
-        for key, values in outputs(result).items():
+    # Bit for bit against the same run on this machine; against the stored reference (made
+    # before closed periods existed) to rounding, since BLAS kernels differ between CPUs.
+    unmasked = outputs(plain)
+    for key, values in outputs(never).items():
+        np.testing.assert_array_equal(values, unmasked[key], err_msg=key)
+        if values.dtype.kind == "f":
+            np.testing.assert_allclose(values, reference[key], rtol=1e-9, atol=1e-12, err_msg=key)
+        else:
             np.testing.assert_array_equal(values, reference[key], err_msg=key)
 
 
