@@ -25,7 +25,8 @@ from foresight.platform.training import no_progress
 from tests.servers import PostgresServer, free_port
 
 # App settings come from the environment (``load_apps`` builds them): small restaurant
-# horizons and the last ten weeks of the demo keep the session's trainings short.
+# horizons, the last ten weeks of its demo and a small delivery simulation keep the
+# session's trainings short.
 for _name, _value in {
     "FORESIGHT_RESTAURANT_DEMO_WEEKS": "10",
     "FORESIGHT_RESTAURANT_HOLDOUT_DAYS": "7",
@@ -33,6 +34,11 @@ for _name, _value in {
     "FORESIGHT_RESTAURANT_HOURLY_HORIZON_DAYS": "2",
     "FORESIGHT_RESTAURANT_DAILY_HORIZON_DAYS": "14",
     "FORESIGHT_RESTAURANT_CUSTOMER_HOLDOUT_DAYS": "21",
+    # The delivery simulator at test size: 120 households × 12 weeks (≈ 2,600 attempts).
+    "FORESIGHT_DELIVERY_DEMO_HOUSEHOLDS": "120",
+    "FORESIGHT_DELIVERY_DEMO_WEEKS": "12",
+    "FORESIGHT_DELIVERY_MIN_TRAIN_ATTEMPTS": "200",
+    "FORESIGHT_DELIVERY_MIN_PER_CLASS": "20",
 }.items():
     os.environ.setdefault(_name, _value)
 

@@ -137,32 +137,40 @@ class BufferedEvents:
         with self._lock:
             return len(self._queue)
 
-    def flush(self) -> int:
+    def flush(self, *, wait: float | None = None) -> int:
         """Write the events pending now, oldest first, in batches of ``max_batch``; returns
         how many were written. If the log is away, what is left stays queued for the next
-        try (this call does not raise for it). Safe to call from any thread."""
-        with self._flush_lock:
+        try (this call does not raise for it). Safe to call from any thread. ``wait``
+        bounds the wait for a flush already in progress elsewhere (then 0 is returned)."""
+        if not self._flush_lock.acquire(timeout=-1 if wait is None else wait):
+            return 0
+        try:
+            return self._flush_locked()
+        finally:
+            self._flush_lock.release()
+
+    def _flush_locked(self) -> int:
+        with self._lock:
+            todo = len(self._queue)
+        written, reached = 0, False
+        while todo > 0:
             with self._lock:
-                todo = len(self._queue)
-            written, reached = 0, False
-            while todo > 0:
-                with self._lock:
-                    size = min(todo, self.max_batch, len(self._queue))
-                    batch = [self._queue.popleft() for _ in range(size)]
-                if not batch:
-                    break  # the oldest were dropped meanwhile
-                todo -= len(batch)
-                batch = [_keyed(e) for e in batch]
-                try:
-                    written += self._write(batch)
-                except _Away as away:
-                    self._put_back(batch[away.handled :])
-                    self._went_away(away.__cause__)
-                    return written + away.written
-                reached = True
-            if reached:
-                self._came_back(written)
-            return written
+                size = min(todo, self.max_batch, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(size)]
+            if not batch:
+                break  # the oldest were dropped meanwhile
+            todo -= len(batch)
+            batch = [_keyed(e) for e in batch]
+            try:
+                written += self._write(batch)
+            except _Away as away:
+                self._put_back(batch[away.handled :])
+                self._went_away(away.__cause__)
+                return written + away.written
+            reached = True
+        if reached:
+            self._came_back(written)
+        return written
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (waiting up to ``timeout`` seconds for a write in flight), write
@@ -174,10 +182,13 @@ class BufferedEvents:
             thread = self._thread
         self._stop.set()
         self._wake.set()
+        started = time.monotonic()
         if thread is not None:
             thread.join(timeout)
         try:
-            self.flush()
+            # A write hung in the thread holds the flush lock: give up at the timeout
+            # rather than hang the shutdown (what is left is counted as lost below).
+            self.flush(wait=max(0.0, timeout - (time.monotonic() - started)))
         except Exception:  # a surprise must not stop the rest of a shutdown
             log.exception("event_buffer_flush_failed")
         with self._lock:

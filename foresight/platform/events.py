@@ -8,7 +8,7 @@ retention, and atomic units that commit a caller's rows together with its events
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,6 +101,10 @@ class EventLog(Protocol):
         newest_first: bool = False,
     ) -> list[Event]: ...
 
+    def iter_key(
+        self, key: str, *, since: int = 0, types: Collection[str] | None = None, page: int = 1000
+    ) -> Iterator[Event]: ...
+
     def committed(self, consumer: str) -> int: ...
 
     def commit(self, consumer: str, offset: int) -> None: ...
@@ -181,6 +185,17 @@ class DatabaseEventLog:
         query = _after(since, limit=limit, types=types).where(EventRow.key == key)
         order = EventRow.id.desc() if newest_first else EventRow.id
         return self._fetch(query.order_by(order).limit(limit))
+
+    def iter_key(
+        self, key: str, *, since: int = 0, types: Collection[str] | None = None, page: int = 1000
+    ) -> Iterator[Event]:
+        """Every event of one ``key`` after ``since``, oldest first, read ``page`` at a
+        time: ``read_key`` stops at its limit, this does not (a rebuild needs them all)."""
+        while batch := self.read_key(key, since=since, limit=page, types=types):
+            yield from batch
+            if len(batch) < page:
+                return
+            since = batch[-1].offset
 
     def _fetch(self, query: Select[EventRow]) -> list[Event]:
         with self.db.session() as session:

@@ -265,7 +265,7 @@ class Notifier:
                 {
                     "id": r.id,
                     "webhook_id": r.webhook_id,
-                    "delivery_id": delivery_id(r.event_offset, r.id),
+                    "dedup_id": delivery_id(r.event_offset, r.id),
                     "event": r.event,
                     "event_offset": r.event_offset,
                     "status": r.status,

@@ -2,37 +2,36 @@
 a guard against private targets.
 
 An app reading a feed or a third-party API checks the URL once with
-:func:`check_public_url`, then reads it with :func:`fetch` and the host's breaker from
-one :class:`Breakers`. Any failure is an ``OutsideUnavailable`` (503) whose message says
-what went wrong, so the app can answer a degraded result and say why.
+:func:`check_public_url` (a clear 422 for the user), then reads it with :func:`fetch`
+through a :func:`public_client` (which checks every address it connects to) and a
+breaker from one :class:`Breakers`. Any failure is an ``OutsideUnavailable`` (503)
+whose message says what went wrong, so the app can answer a degraded result and say why.
 
->>> b = Breaker(failures=2, reset_seconds=60, clock=lambda: 0.0)
->>> b.failure(); b.failure(); b.state, b.allow()
-('open', False)
+The breakers themselves live in :mod:`foresight.platform.breakers`.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import threading
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
+from foresight.platform.breakers import Breaker, Breakers, Clock
 from foresight.platform.errors import (
     ForesightError,
     OutsideUnavailable,
     PayloadTooLarge,
 )
-from foresight.platform.public_urls import check_public_url
+from foresight.platform.public_urls import check_public_url, is_public_client, public_client
 
-__all__ = ["Breaker", "Breakers", "check_public_url", "fetch"]
+__all__ = ["Breaker", "Breakers", "check_public_url", "fetch", "public_client"]
 
 log = structlog.get_logger(__name__)
 
@@ -43,114 +42,6 @@ _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 # Transport failures worth another try; the rest (a bad URL, a protocol the client
 # does not speak) would fail the same way again.
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-Clock = Callable[[], float]
-
-
-class Breaker:
-    """A circuit breaker: ``failures`` failures in a row open it for ``reset_seconds``;
-    then it is half-open and lets exactly one probe through at a time, which closes it
-    on success and opens it again on failure. Safe to share between threads."""
-
-    def __init__(
-        self, failures: int = 5, reset_seconds: float = 300, clock: Clock = time.monotonic
-    ) -> None:
-        if failures < 1 or reset_seconds <= 0:
-            raise ValueError("failures must be ≥ 1 and reset_seconds > 0")
-        self.threshold, self.reset_seconds, self.clock = failures, reset_seconds, clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probe_since: float | None = None
-
-    def _state(self, now: float) -> str:
-        if self._opened_at is None:
-            return "closed"
-        return "open" if now - self._opened_at < self.reset_seconds else "half_open"
-
-    @property
-    def state(self) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"``."""
-        with self._lock:
-            return self._state(self.clock())
-
-    @property
-    def failures(self) -> int:
-        """Failures since the last success."""
-        return self._failures
-
-    def allow(self) -> bool:
-        """Whether a call may go now (half-open: True for the one probe only)."""
-        with self._lock:
-            now = self.clock()
-            state = self._state(now)
-            if state != "half_open":
-                return state == "closed"
-            # A probe whose caller never reported is given up after reset_seconds, so a
-            # crashed caller cannot hold the breaker half-open for ever.
-            if self._probe_since is not None and now - self._probe_since < self.reset_seconds:
-                return False
-            self._probe_since = now
-            return True
-
-    def success(self) -> None:
-        """The service answered: close the breaker and forget the failures."""
-        with self._lock:
-            self._failures, self._opened_at, self._probe_since = 0, None, None
-
-    def failure(self) -> None:
-        """A call failed: count it, and open the breaker at the threshold or when the
-        half-open probe failed."""
-        with self._lock:
-            now = self.clock()
-            self._failures += 1
-            state = self._state(now)
-            if state == "half_open" or (state == "closed" and self._failures >= self.threshold):
-                self._opened_at, self._probe_since = now, None
-
-    def retry_in(self) -> float:
-        """Seconds until the breaker lets a probe through (0 unless it is open)."""
-        with self._lock:
-            if self._opened_at is None:
-                return 0.0
-            return max(0.0, self._opened_at + self.reset_seconds - self.clock())
-
-    def describe(self) -> dict[str, Any]:
-        """``{"state", "failures", "retry_in"}`` for a health report."""
-        with self._lock:
-            state = self._state(now := self.clock())
-            left = (
-                self._opened_at + self.reset_seconds - now if self._opened_at is not None else 0.0
-            )
-            retry_in = round(left, 1) if state == "open" else None
-            return {"state": state, "failures": self._failures, "retry_in": retry_in}
-
-
-class Breakers:
-    """One :class:`Breaker` per key (usually the host), made on first use, all with the
-    same settings."""
-
-    def __init__(
-        self, *, failures: int = 5, reset_seconds: float = 300, clock: Clock = time.monotonic
-    ) -> None:
-        self.failures, self.reset_seconds, self.clock = failures, reset_seconds, clock
-        self._lock = threading.Lock()
-        self._breakers: dict[str, Breaker] = {}
-
-    def for_key(self, key: str) -> Breaker:
-        """The breaker of ``key``, made closed if there is none yet."""
-        with self._lock:
-            breaker = self._breakers.get(key)
-            if breaker is None:
-                breaker = Breaker(self.failures, self.reset_seconds, self.clock)
-                self._breakers[key] = breaker
-            return breaker
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Each key's :meth:`Breaker.describe`, sorted by key (for ``/health``)."""
-        with self._lock:
-            breakers = sorted(self._breakers.items())
-        return {key: breaker.describe() for key, breaker in breakers}
 
 
 def fetch(
@@ -164,6 +55,7 @@ def fetch(
     max_bytes: int,
     headers: Mapping[str, str] | None = None,
     follow: Callable[[str], str] | None = None,
+    allow_private: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
@@ -178,9 +70,17 @@ def fetch(
     (pass :func:`check_public_url`). Raises ``OutsideUnavailable`` when the breaker is
     open (no call is made) or every try failed, and ``PayloadTooLarge`` when the body
     is over ``max_bytes``. Every failed call counts on ``breaker``; an answer resets it.
+
+    ``client`` must come from :func:`public_client` (it refuses private peers at connect
+    time) unless ``allow_private`` says the URL is the operator's, not a user's.
     """
     if attempts < 1:
         raise ValueError("attempts must be ≥ 1")
+    if not allow_private and not is_public_client(client):
+        raise ValueError(
+            "fetch needs a client from outside.public_client() for URLs users give; "
+            "pass allow_private=True only for URLs the operator configured"
+        )
     host = urlsplit(url).hostname or url
     rng = rng or random.Random()
     deadline = clock() + deadline_s
@@ -250,9 +150,15 @@ def _get(
         location = response.headers.get("location")
         if follow is None or response.status_code not in _REDIRECT_STATUS or not location:
             return response
-        target = follow(str(response.url.join(location)))
-        if httpx.URL(target).netloc != response.url.netloc:
-            # Credentials meant for one host are not handed to another.
+        try:
+            joined = str(response.url.join(location))
+        except httpx.InvalidURL as exc:  # not an HTTPError: it would escape as a 500
+            host = response.url.host
+            raise OutsideUnavailable(f"{host} redirected to an invalid URL ({exc})") from None
+        target = follow(joined)
+        moved = httpx.URL(target)
+        if (moved.scheme, moved.netloc) != (response.url.scheme, response.url.netloc):
+            # Credentials meant for one origin are not handed to another, nor sent in clear.
             sent = {k: v for k, v in sent.items() if k.lower() not in ("authorization", "cookie")}
         url = target
     raise OutsideUnavailable(f"{urlsplit(url).hostname} redirected more than {MAX_REDIRECTS} times")
@@ -273,13 +179,22 @@ def _read(
     if remaining <= 0:
         raise httpx.TimeoutException("no time left before the deadline")
     timeout = _bounded(client.timeout, remaining)
-    with client.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=False) as r:
+    # Only encodings we decode a bounded piece at a time: httpx's own decoder turns one
+    # small compressed chunk into all it expands to (a zip bomb) before the cap sees it.
+    sent = {"accept-encoding": "gzip, deflate", **{k.lower(): v for k, v in headers.items()}}
+    with client.stream("GET", url, headers=sent, timeout=timeout, follow_redirects=False) as r:
         declared = r.headers.get("content-length", "")
+        encoding = r.headers.get("content-encoding", "identity").strip().lower()
         if declared.isdigit() and int(declared) > max_bytes:
-            raise _too_large(r.url, max_bytes)
+            raise _too_large(r.url, max_bytes)  # compressed or not, it is at least that big
         chunks: list[bytes] = []
         size = 0
-        for chunk in r.iter_bytes():
+        # A response built from bytes (a mock transport) is read and decoded already.
+        if r.is_stream_consumed:
+            body: Iterator[bytes] = iter([r.content])
+        else:
+            body = _decoded(r.iter_raw(), encoding, max_bytes, r.url)
+        for chunk in body:
             size += len(chunk)
             if size > max_bytes:
                 raise _too_large(r.url, max_bytes)
@@ -291,6 +206,36 @@ def _read(
     encoded = ("content-encoding", "content-length", "transfer-encoding")
     kept = [(k, v) for k, v in r.headers.multi_items() if k.lower() not in encoded]
     return httpx.Response(r.status_code, headers=kept, content=b"".join(chunks), request=r.request)
+
+
+def _decoded(
+    raw: Iterator[bytes], encoding: str, max_bytes: int, url: httpx.URL
+) -> Iterator[bytes]:
+    """The body decoded from ``encoding``, at most ``max_bytes`` + 1 bytes out of one
+    decompression step, so a small bomb cannot fill memory before the cap sees it."""
+    if encoding in ("identity", ""):
+        yield from raw
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise OutsideUnavailable(f"{url.host} answered in an unsupported encoding {encoding!r}")
+    # wbits 47: a gzip or zlib header, whichever comes; "deflate" without the zlib
+    # header (raw, as some servers send it) is tried when the first chunk has neither.
+    decoder = zlib.decompressobj(47)
+    first = True
+    try:
+        for data in raw:
+            if first and encoding == "deflate" and data:
+                try:
+                    zlib.decompressobj(47).decompress(data[:64], 1)
+                except zlib.error:
+                    decoder = zlib.decompressobj(-15)
+            first = False
+            while data:
+                yield decoder.decompress(data, max_bytes + 1)
+                data = decoder.unconsumed_tail
+        yield decoder.flush()
+    except zlib.error as exc:
+        raise OutsideUnavailable(f"{url.host} sent a body that does not decode ({exc})") from None
 
 
 def _bounded(timeout: httpx.Timeout, remaining: float) -> httpx.Timeout:

@@ -1,5 +1,12 @@
 """A guard against private targets: a URL a user gives (a calendar feed, a callback) is
 checked before the server fetches it, so it cannot reach the machine or its network.
+
+Two checks, because one is not enough. :func:`check_public_url` refuses a bad URL when a
+user gives it, with a message. :func:`public_client` checks again at connect time: its
+transport resolves the host itself and connects only to the address it checked, so a
+name that resolves to a public address at check time and to a private one a second
+later (DNS rebinding), a redirect, or a host spelled so that two IDNA codecs read it
+differently, still cannot reach inside.
 """
 
 from __future__ import annotations
@@ -9,6 +16,9 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import httpcore
+import httpx
 
 from foresight.platform.errors import InvalidInput
 
@@ -54,12 +64,101 @@ def check_public_url(
     for address in addresses:
         kind = _private_kind(address)
         if kind:
-            via = "" if literal else f" resolves to {address}, which"
+            # The resolved address is not named: it would map the inside network for
+            # whoever probes with URLs.
+            via = "" if literal else " resolves to an address that"
             raise InvalidInput(
                 f"url {shown!r} is refused: {host}{via} is a {kind} address; "
                 "give a public http(s) URL"
             )
     return normalised
+
+
+class PrivateTargetRefused(InvalidInput):
+    """A connection was about to reach a non-public address; nothing was sent."""
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects only to public addresses: resolves the host once, refuses it when any of
+    its addresses is not public, and connects to the checked address itself (so a second
+    lookup cannot answer differently)."""
+
+    def __init__(self, resolve: Resolver) -> None:
+        self._resolve = resolve
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                infos = list(self._resolve(host, port, proto=socket.IPPROTO_TCP))
+            except (OSError, UnicodeError) as exc:
+                raise httpcore.ConnectError(f"{host} could not be found ({exc})") from exc
+            addresses = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            if kind := _private_kind(address):
+                raise PrivateTargetRefused(
+                    f"{host} is refused: it resolves to a {kind} address; give a public http(s) URL"
+                )
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+
+class PublicTransport(httpx.HTTPTransport):
+    """An ``httpx.HTTPTransport`` that connects only to public addresses (TLS still
+    checks the certificate against the host name). No proxy: a proxy would make the
+    connection on our behalf, past the check."""
+
+    def __init__(self, *, resolve: Resolver = socket.getaddrinfo, **kwargs: Any) -> None:
+        if kwargs.get("proxy") is not None or kwargs.get("uds") is not None:
+            raise ValueError("a public-only transport connects directly: no proxy, no socket")
+        super().__init__(trust_env=False, **kwargs)
+        pool = self._pool
+        # httpx has no argument for the network backend; its pool keeps one attribute for
+        # it (pinned by tests/platform/test_outside.py, which connect through this).
+        if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+            raise RuntimeError("this httpx version's transport cannot take a public-only backend")
+        pool._network_backend = _PublicOnlyBackend(resolve)
+
+
+def public_client(
+    *, timeout: httpx.Timeout | float = 10.0, resolve: Resolver = socket.getaddrinfo, **kwargs: Any
+) -> httpx.Client:
+    """An ``httpx.Client`` for URLs users give: it never connects to a loopback, private,
+    link-local or otherwise non-public address, whatever DNS answers (see the module)."""
+    routing = {"proxy", "mounts", "transport", "trust_env"} & set(kwargs)
+    if routing:
+        # Each would send some requests past the checking transport.
+        raise ValueError(f"a public client connects directly: {', '.join(sorted(routing))} refused")
+    transport = PublicTransport(resolve=resolve)
+    return httpx.Client(transport=transport, timeout=timeout, trust_env=False, **kwargs)
+
+
+def is_public_client(client: httpx.Client) -> bool:
+    """Whether ``client`` was made by :func:`public_client` (its transport checks peers)."""
+    mounted = getattr(client, "_mounts", {}) or {}
+    return isinstance(getattr(client, "_transport", None), PublicTransport) and not mounted
 
 
 def _resolve(host: str, port: int, resolve: Resolver, shown: str) -> list[IPAddress]:

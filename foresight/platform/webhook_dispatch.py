@@ -52,7 +52,7 @@ def _event_item(event: Event) -> Item:
 def _row_item(row: WebhookDeliveryRow) -> Item:
     did = delivery_id(row.event_offset, row.id)
     body = _body(did, row.event, row.payload)
-    return Item(f"delivery:{row.id}", did, row.event, row.payload, body, row_id=row.id)
+    return Item(f"row:{row.id}", did, row.event, row.payload, body, row_id=row.id)
 
 
 class Dispatcher:

@@ -94,7 +94,7 @@ class DispatchPolicy:
 class Item:
     """One thing to send: an event from the log (``offset``) or a stored row (``row_id``)."""
 
-    key: str  # "event:<offset>" or "delivery:<row id>": what a retry count belongs to
+    key: str  # "event:<offset>" or "row:<row id>": what a retry count belongs to
     delivery_id: str  # X-Foresight-Delivery: the same for every attempt and replay
     event: str
     payload: dict[str, Any]
@@ -327,7 +327,7 @@ class Leases:
         log.warning(
             "webhook_dead",
             webhook_id=sub.id,
-            delivery=item.delivery_id,
+            dedup_id=item.delivery_id,
             attempts=tried,
             error=error,
             paused_for=pause.total_seconds() if pause else None,

@@ -59,6 +59,15 @@ DATA_CHECKED = [
     "GET /api/v1/restaurant/inventory",
     # A URL the schema's string allows may still be no URL (a port above 65535): a 422.
     "POST /api/v1/admin/webhooks",
+    # Rules across fields (a window's end after its start, a failure reason only when not
+    # delivered, unique weekdays), an empty upload, an unknown event type: a 422 that
+    # names the field.
+    "POST /api/v1/delivery/customers",
+    "POST /api/v1/delivery/customers/import",
+    "PATCH /api/v1/delivery/customers/{customer_id}",
+    "POST /api/v1/delivery/customers/{customer_id}/attempts",
+    "GET /api/v1/delivery/customers/{customer_id}/events",
+    "POST /api/v1/delivery/predict/availability",
 ]
 ACCEPTED_WITH_422 = ["2xx", "401", "403", "404", "409", "422", "429"]
 # Negative-data rejection expects a 4xx for any schema-violating request. A query string

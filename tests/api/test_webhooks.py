@@ -104,7 +104,7 @@ def test_dead_deliveries_are_listed_and_replayed(hooks) -> None:
     dead = client.get(f"{HOOKS}/deliveries", params={"status": "dead"}, headers=keys["admin"])
     [row] = dead.json()
     assert row["attempts"] == 5 and row["last_error"] == "HTTP 503"
-    assert row["delivery_id"] == f"event-{row['event_offset']}"
+    assert row["dedup_id"] == f"event-{row['event_offset']}"
     assert client.get(HOOKS, headers=keys["admin"]).json()[0]["failed"] == 1
 
     state["status"] = 200
@@ -113,7 +113,7 @@ def test_dead_deliveries_are_listed_and_replayed(hooks) -> None:
     platform.notifier.drain()
     [again] = client.get(f"{HOOKS}/deliveries", headers=keys["admin"]).json()
     assert again["status"] == "delivered" and again["attempts"] == 6  # 5 failed + 1 replayed
-    assert state["requests"][-1].headers["X-Foresight-Delivery"] == row["delivery_id"]
+    assert state["requests"][-1].headers["X-Foresight-Delivery"] == row["dedup_id"]
     r = client.post(f"{HOOKS}/deliveries/{row['id']}/replay", headers=keys["admin"])
     assert r.status_code == 409  # only undelivered ones
     assert client.delete(f"{HOOKS}/{hook['id']}", headers=keys["admin"]).status_code == 204

@@ -61,8 +61,11 @@ def test_churn_page_in_a_browser(live_api: str, trained, tmp_path: Path) -> None
             page.wait_for_selector("text=Scheduled tasks", timeout=60_000)
             page.get_by_text("healthy", exact=True).first.wait_for(timeout=30_000)
             page.goto(f"http://127.0.0.1:{port}/models")
-            page.get_by_text("Check now").first.wait_for(timeout=60_000)
-            page.get_by_text("Check now").first.click()
+            # The button, not the text: a model never checked says "…POST to this URL to
+            # check now", which a text match finds first.
+            check = page.get_by_role("button", name="Check now", exact=True)
+            check.wait_for(timeout=60_000)
+            check.click()
             page.wait_for_selector("text=Drift per feature", timeout=60_000)
             page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
             browser.close()

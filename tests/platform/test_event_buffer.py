@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,6 +310,34 @@ def test_close_writes_what_is_pending_and_later_adds_are_dropped(
     events.add(event(2))  # never a synchronous write on the hot path: dropped, counted
     assert drops.total == 1 and events.pending() == 0
     assert keys(log) == ["k0", "k1"]
+
+
+def test_close_gives_up_at_its_timeout_when_a_write_hangs(log: DatabaseEventLog) -> None:
+    class Hung:
+        """A log whose writes block until released (a database that stopped answering)."""
+
+        def __init__(self) -> None:
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def publish_many(self, items: object) -> object:
+            self.entered.set()
+            self.release.wait(30)
+            return log.publish_many(items)  # type: ignore[arg-type]
+
+    hung, drops = Hung(), Drops()
+    events = buffer(hung, on_drop=drops)
+    events.add(event(0))
+    flusher = threading.Thread(target=events.flush)
+    flusher.start()
+    assert hung.entered.wait(10)
+    events.add(event(1))
+    started = time.monotonic()
+    events.close(timeout=0.3)  # must not wait for the hung write
+    assert time.monotonic() - started < 5
+    assert drops.total == 1  # the event still queued is counted as lost
+    hung.release.set()
+    flusher.join(10)
+    assert keys(log) == ["k0"]
 
 
 def test_platform_close_writes_the_buffered_events(tmp_path: Path) -> None:

@@ -14,7 +14,18 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, inspect, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 
 from foresight.platform.db import migrate
 from foresight.platform.db.engine import Database
@@ -307,6 +318,17 @@ class EventLogContract:
         assert offsets(log.read_key("k", types=["t"], newest_first=True, limit=1)) == [offs[5]]
         assert log.read_key("k", types=()) == []
 
+    def test_iter_key_pages_past_the_read_limit(self, log: EventLog) -> None:
+        items = [NewEvent("t" if i % 3 else "u", "k", {"i": i}) for i in range(25)]
+        offs = [r.offset for r in log.publish_many(items)]
+        log.publish("t", "other", {})
+        assert offsets(list(log.iter_key("k", page=4))) == offs  # 7 pages, the last short
+        assert offsets(list(log.iter_key("k", page=5))) == offs  # the last page exactly full
+        assert offsets(list(log.iter_key("k", since=offs[9], page=4))) == offs[10:]
+        kept = [o for i, o in enumerate(offs) if i % 3]
+        assert offsets(list(log.iter_key("k", types={"t"}, page=3))) == kept
+        assert list(log.iter_key("nobody")) == []
+
     def test_a_unit_commits_the_callers_rows_with_its_events(
         self, log: EventLog, projection: Table
     ) -> None:
@@ -444,6 +466,36 @@ class EventLogContract:
         publish_concurrently(log, 4, write)
         assert len(stored(log)) == 4 * 30
 
+    def test_units_that_read_then_write_lose_no_update(
+        self, log: EventLog, projection: Table
+    ) -> None:
+        # Read a counter, check it, write it back and publish: the pattern of every state
+        # change. Were the lock taken only at the first publish, two units could read the
+        # same value and one increment would be lost.
+        with log.atomic() as unit:
+            unit.session.execute(insert(projection).values(key="counter", offset=0))
+        start = threading.Barrier(4)
+
+        def increment(_: int) -> None:
+            start.wait()
+            for _ in range(10):
+                with log.atomic() as unit:
+                    query = select(projection.c.offset).where(projection.c.key == "counter")
+                    seen = unit.session.execute(query).scalar_one()
+                    time.sleep(0.002)  # widen the window between the read and the write
+                    unit.session.execute(
+                        update(projection)
+                        .where(projection.c.key == "counter")
+                        .values(offset=seen + 1)
+                    )
+                    unit.publish(NewEvent("counter.incremented", "counter", {"to": seen + 1}))
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(increment, range(4)))
+        assert stored(log)["counter"] == 40
+        payloads = [e.payload["to"] for e in log.read_key("counter", limit=100)]
+        assert payloads == list(range(1, 41))
+
 
 class TestDatabaseEventLog(EventLogContract):
     @pytest.fixture
@@ -473,8 +525,7 @@ class TestDatabaseEventLog(EventLogContract):
         assert {
             i["name"] for i in inspector.get_indexes("events") if not i.get("duplicates_constraint")
         } == {
-            "ix_events_key",
-            "ix_events_key_id",
+            "ix_events_key_id",  # also answers key = ?, so key has no index of its own (0008)
             "ix_events_type",
         }
         by_name = {i["name"]: i["column_names"] for i in inspector.get_indexes("events")}
@@ -484,7 +535,8 @@ class TestDatabaseEventLog(EventLogContract):
         # Sibling migrations may follow 0002 once linearised: it must be applied, not be head.
         script = ScriptDirectory.from_config(migrate.alembic_config(db))
         applied = {r.revision for r in script.iterate_revisions(tuple(versions), "base")}
-        assert {"0001_platform", "0002_events", "0007_events_key"} <= applied
+        wanted = {"0001_platform", "0002_events", "0007_events_key", "0008_events_key_only"}
+        assert wanted <= applied
 
     def test_the_key_index_migration_goes_down_and_up(self, db: Database) -> None:
         def indexes() -> set[str]:
@@ -494,9 +546,9 @@ class TestDatabaseEventLog(EventLogContract):
         with db.engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.downgrade(cfg, "0006_webhook_dispatch")
-        assert "ix_events_key_id" not in indexes()
+        assert "ix_events_key_id" not in indexes() and "ix_events_key" in indexes()
         migrate.upgrade(db, [])
-        assert "ix_events_key_id" in indexes()
+        assert "ix_events_key_id" in indexes() and "ix_events_key" not in indexes()
 
     def test_a_unit_holds_back_other_publishers_until_it_commits(self, pg_url: str) -> None:
         db = Database(pg_url)

@@ -147,7 +147,7 @@ def test_failing_endpoint_backs_off_then_ends_dead(db, clock) -> None:
     assert gaps == [1.0, 2.0, 4.0]  # exponential back-off
     [dead] = n.deliveries("dead")
     assert dead["attempts"] == 4 and "ConnectError" in dead["last_error"]
-    assert (dead["event_offset"], dead["delivery_id"]) == (offset, f"event-{offset}")
+    assert (dead["event_offset"], dead["dedup_id"]) == (offset, f"event-{offset}")
     assert dead["payload"] == {"customer_id": "C1"}
     listed = sub(n, hook["id"])
     assert (listed["delivered"], listed["failed"], listed["lag"]) == (0, 1, 0)
@@ -417,3 +417,17 @@ def test_good_urls_are_kept_and_notifier_add_checks_them(db, clock) -> None:
     with pytest.raises(InvalidInput, match="at least one event"):
         n.add("https://crm.example/h", [])
     assert n.subscriptions() == []
+
+
+def test_a_retry_key_of_a_replayed_row_survives_its_rename(db: Database) -> None:
+    from alembic import command
+
+    cfg = migrate.alembic_config(db)
+    with db.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0008_events_key_only")
+    with db.session() as s:
+        s.add(WebhookRow(url="https://example.com/h", events=["*"], secret="x", head="delivery:7"))
+    migrate.upgrade(db, [])  # 0009: the key a retry count belongs to is "row:<id>" now
+    with db.session() as s:
+        assert s.scalars(select(WebhookRow.head)).all() == ["row:7"]

@@ -48,7 +48,12 @@ class Server:
         answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
         if isinstance(answer, Exception):
             raise answer
-        return answer(request) if callable(answer) else answer
+        if callable(answer):
+            return answer(request)
+        # A fresh response with its raw body still to read, as a real transport gives (a
+        # response made from bytes is read, and decoded, when it is made).
+        raw = b"".join(answer.stream)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=iter([raw]))
 
     def client(self) -> httpx.Client:
         return httpx.Client(transport=httpx.MockTransport(self), timeout=5.0)
@@ -62,6 +67,7 @@ def clock() -> FakeClock:
 def get(server: Server, clock: FakeClock, breaker: Breaker | None = None, **kw: Any) -> Any:
     kw.setdefault("max_bytes", MB)
     breaker = breaker or Breaker(clock=clock)
+    kw.setdefault("allow_private", True)  # a MockTransport client: nothing is connected
     return fetch(server.client(), URL, breaker=breaker, sleep=clock.sleep, clock=clock, **kw)
 
 
@@ -151,6 +157,18 @@ def test_breakers_keep_one_per_key_and_report_them(clock: FakeClock) -> None:
         "a.example": {"state": "closed", "failures": 0, "retry_in": None},
         "b.example": {"state": "open", "failures": 2, "retry_in": 60.0},
     }
+
+
+def test_breakers_are_capped_and_forget_a_healthy_one_first(clock: FakeClock) -> None:
+    breakers = Breakers(failures=1, reset_seconds=100, clock=clock, max_keys=3)
+    breakers.for_key("dead").failure()
+    healthy = breakers.for_key("a")
+    breakers.for_key("b")
+    breakers.for_key("a")  # used again: "b" is now the least recently used healthy one
+    breakers.for_key("c")
+    assert sorted(breakers.snapshot()) == ["a", "c", "dead"]
+    assert breakers.for_key("a") is healthy
+    assert breakers.for_key("dead").state == "open"  # an open breaker is not reset by churn
 
 
 # ---- fetch: retries, back-off and the breaker ---------------------------------------------
@@ -337,6 +355,34 @@ def test_a_compressed_body_comes_back_decoded(clock: FakeClock) -> None:
     assert response.headers["content-type"] == "text/calendar; charset=utf-8"
 
 
+def test_a_compression_bomb_is_cut_off_at_the_cap(clock: FakeClock) -> None:
+    bomb = gzip.compress(b"\0" * (64 * MB))  # 64 KB on the wire
+    assert len(bomb) < 100_000
+    server = Server(httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb))
+    with pytest.raises(PayloadTooLarge, match="larger than the limit of 1 MiB"):
+        get(server, clock)
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_an_encoding_it_cannot_bound_or_a_corrupt_body_is_unavailable(clock: FakeClock) -> None:
+    def encoded(encoding: str, body: bytes) -> Server:
+        headers = {"Content-Encoding": encoding}
+        return Server(lambda request: httpx.Response(200, headers=headers, content=iter([body])))
+
+    with pytest.raises(OutsideUnavailable, match="unsupported encoding 'br'"):
+        get(encoded("br", b"x"), clock)
+    broken = encoded("gzip", b"nope")
+    with pytest.raises(OutsideUnavailable, match="does not decode"):
+        get(broken, clock)
+
+
+def test_fetch_refuses_a_client_that_does_not_check_its_peers(clock: FakeClock) -> None:
+    server = Server(httpx.Response(200))
+    with pytest.raises(ValueError, match="public_client"):
+        get(server, clock, allow_private=False)
+    assert server.requests == []
+
+
 # ---- fetch: redirects -------------------------------------------------------------------
 
 
@@ -374,6 +420,40 @@ def test_a_redirect_to_a_private_address_is_refused_without_calling_it(clock: Fa
     assert [r.url.host for r in server.requests] == ["feeds.example.com"]
 
 
+@pytest.mark.parametrize("location", ["http://[::1", "https://exa mple.com:99999/"])
+def test_a_redirect_to_an_invalid_url_is_unavailable_not_a_crash(
+    clock: FakeClock, location: str
+) -> None:
+    server = Server(redirect_to(location))
+    with pytest.raises((OutsideUnavailable, InvalidInput)):
+        get(server, clock, follow=guard)
+
+
+def test_a_redirect_to_plain_http_keeps_no_credentials(clock: FakeClock) -> None:
+    def downgrade(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":  # same host and netloc, plain http
+            return httpx.Response(302, headers={"Location": "http://feeds.example.com/a.ics"})
+        return httpx.Response(200, text="in clear")
+
+    server = Server(downgrade)
+    get(server, clock, follow=guard, headers={"Authorization": "Bearer t", "Cookie": "s=1"})
+    assert server.requests[-1].url.scheme == "http"
+    assert "authorization" in server.requests[0].headers
+    assert "authorization" not in server.requests[-1].headers
+    assert "cookie" not in server.requests[-1].headers
+
+
+def test_raw_deflate_is_decoded_too(clock: FakeClock) -> None:
+    import zlib
+
+    text = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n" * 50
+    packer = zlib.compressobj(wbits=-15)
+    raw = packer.compress(text) + packer.flush()
+    headers = {"Content-Encoding": "deflate"}
+    server = Server(lambda request: httpx.Response(200, headers=headers, content=iter([raw])))
+    assert get(server, clock).content == text
+
+
 # ---- the public-URL guard ---------------------------------------------------------------
 
 
@@ -406,7 +486,8 @@ def test_a_name_resolving_to_a_private_address_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         check_public_url("https://cal.internal/a.ics", resolve=public)
     assert "'https://cal.internal/a.ics'" in err.value.message
-    assert "resolves to 192.168.1.2" in err.value.message and "private" in err.value.message
+    assert "private" in err.value.message
+    assert "192.168" not in err.value.message  # the inside network is not mapped for a prober
 
 
 def test_one_private_address_among_several_is_enough_to_refuse() -> None:

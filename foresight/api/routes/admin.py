@@ -79,7 +79,9 @@ class WebhookOut(BaseModel):
 class DeliveryOut(BaseModel):
     id: int
     webhook_id: int
-    delivery_id: str = Field(description="The X-Foresight-Delivery header it is sent with.")
+    dedup_id: str = Field(
+        description="The X-Foresight-Delivery header it is sent with: receivers de-duplicate on it."
+    )
     event: str
     event_offset: int | None = Field(description="Its offset in the event log.")
     status: Literal["pending", "delivered", "dead"]

@@ -153,7 +153,7 @@ class WebhookRow(Base):
     # Earliest next request: the rate spacing after a send, the back-off after a failure.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # The item being retried ("event:<offset>" or "delivery:<id>") and its failed attempts.
+    # The item being retried ("event:<offset>" or "row:<id>") and its failed attempts.
     head: Mapped[str | None] = mapped_column(String(60), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     consecutive_dead: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
