@@ -68,6 +68,10 @@ DATA_CHECKED = [
     "POST /api/v1/delivery/customers/{customer_id}/attempts",
     "GET /api/v1/delivery/customers/{customer_id}/events",
     "POST /api/v1/delivery/predict/availability",
+    # date or a date range of at most 14 days; the hours hold a window. Dates from 2000
+    # to 2099, which a `format: date` cannot say.
+    "POST /api/v1/delivery/predict/optimal-time",
+    "GET /api/v1/delivery/customers/{customer_id}/heatmap",
 ]
 ACCEPTED_WITH_422 = ["2xx", "401", "403", "404", "409", "422", "429"]
 # Negative-data rejection expects a 4xx for any schema-violating request. A query string

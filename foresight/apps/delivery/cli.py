@@ -7,7 +7,7 @@ the same checks and messages; only ``simulate`` needs no platform at all.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -15,58 +15,35 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from rich.table import Table
 
+from foresight.apps.delivery.cli_predict import (
+    body_of,
+    predict_cli,
+    problems,
+    service_of,
+    when_text,
+)
 from foresight.apps.delivery.schemas import CustomerIn
 from foresight.apps.delivery.schemas_customers import HOUSEHOLD_TYPES
 from foresight.apps.delivery.schemas_predict import AvailabilityRequest
-from foresight.apps.delivery.service import DeliveryService
 from foresight.apps.delivery.sim import SimConfig, simulate
 from foresight.platform.csvfile import read_csv
 from foresight.platform.errors import ForesightError
-from foresight.platform.terminal import console, fail, platform_of, progress_bar, run_or_fail
+from foresight.platform.terminal import console, fail, progress_bar, run_or_fail
 
 cli = typer.Typer(
     help="Delivery: customers, their attempts and events, and whether they will be home.",
     no_args_is_help=True,
 )
 customers_cli = typer.Typer(help="List, show and create customers.", no_args_is_help=True)
-predict_cli = typer.Typer(help="Ask the availability model one question.", no_args_is_help=True)
 cli.add_typer(customers_cli, name="customers")
 cli.add_typer(predict_cli, name="predict")
 
 PAIR_COLUMNS = ("customer_id", "window_start", "window_end")
 # An Enum, so a typo is refused with the choices (and --help lists them).
 Kind = Enum("Kind", {t: t for t in HOUSEHOLD_TYPES}, type=str)  # type: ignore[misc]
-
-
-def _service(ctx: typer.Context) -> DeliveryService:
-    return platform_of(ctx).service_of(DeliveryService)  # type: ignore[no-any-return]
-
-
-def problems(exc: ValidationError) -> str:
-    """A pydantic error as one line per field, in the bodies' own words."""
-    lines = []
-    for raw in exc.errors():
-        field = ".".join(str(p) for p in raw["loc"]) or "input"
-        ctx = raw.get("ctx") or {}
-        # A validator's ValueError carries our message; pydantic prefixes it otherwise.
-        text = str(ctx["error"]) if raw["type"] == "value_error" and "error" in ctx else raw["msg"]
-        lines.append(f"{field}: {text}")
-    return "; ".join(lines)
-
-
-def _body(cls: type[BaseModel], values: dict[str, Any]) -> Any:
-    try:
-        return cls.model_validate(values)
-    except ValidationError as exc:
-        fail(problems(exc))
-
-
-def _when(value: datetime, tz: ZoneInfo | None = None) -> str:
-    local = value.astimezone(tz) if tz is not None else value
-    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 # ---- import and batch predict (also ``foresight import|predict delivery``) ---------------
@@ -93,7 +70,7 @@ def import_delivery(
     ),
 ) -> None:
     """Import customers from FILE (and their delivery attempts with --attempts)."""
-    service = _service(ctx)
+    service = service_of(ctx)
     result = run_or_fail(service.import_customers, file.read_bytes(), actor="cli")
     console.print(f"[green]✓[/] customers: {result.message}")
     if attempts is not None:
@@ -119,7 +96,7 @@ def predict_delivery(
     missing = [c for c in PAIR_COLUMNS if c not in frame.columns]
     if missing:
         fail(f"{file}: missing column(s) {', '.join(missing)} (has: {', '.join(frame.columns)})")
-    service = _service(ctx)
+    service = service_of(ctx)
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     records = frame[list(PAIR_COLUMNS)].astype("string").fillna("").to_dict("records")
@@ -170,7 +147,7 @@ def customers_list(
 ) -> None:
     """Live customers by id."""
     found = run_or_fail(
-        _service(ctx).customers.list,
+        service_of(ctx).customers.list,
         zone=zone,
         household_type=household_type.value if household_type else None,
         limit=limit,
@@ -188,7 +165,7 @@ def customers_list(
             c.timezone,
             f"{c.attempts:,}",
             str(c.version),
-            _when(c.updated_at),
+            when_text(c.updated_at),
         )
     console.print(table)
     if len(found) == limit:
@@ -198,15 +175,15 @@ def customers_list(
 @customers_cli.command("show")
 def customers_show(ctx: typer.Context, customer_id: str) -> None:
     """One customer's profile and preferences."""
-    c = run_or_fail(_service(ctx).customers.get, customer_id)
+    c = run_or_fail(service_of(ctx).customers.get, customer_id)
     table = Table("field", "value", title=f"customer {c.customer_id} (version {c.version})")
     fields = ("display_name", "timezone", "address_zone", "household_type", "country")
     for name in (*fields, "subdivision", "lat", "lon"):
         value = getattr(c, name)
         table.add_row(name, "" if value is None else str(value))
     table.add_row("attempts", f"{c.attempts:,}")
-    table.add_row("created", _when(c.created_at))
-    table.add_row("updated", _when(c.updated_at))
+    table.add_row("created", when_text(c.created_at))
+    table.add_row("updated", when_text(c.updated_at))
     for kind in ("preferred", "blocked"):
         windows = getattr(c.preferences, kind)
         text = "; ".join(f"{','.join(w.days)} {w.start}–{w.end}" for w in windows)
@@ -246,8 +223,8 @@ def customers_create(
             values["preferences"] = json.loads(preferences)
         except ValueError as exc:
             fail(f"--preferences must be JSON ({exc}); see --help for an example")
-    body = _body(CustomerIn, values)
-    created = run_or_fail(_service(ctx).create_customer, body, actor="cli")
+    body = body_of(CustomerIn, values)
+    created = run_or_fail(service_of(ctx).create_customer, body, actor="cli")
     console.print(f"[green]✓[/] customer {created.customer_id} created (version 1)")
 
 
@@ -259,7 +236,7 @@ def attempts_command(
     limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first."),
 ) -> None:
     """A customer's delivery attempts, newest first, in the customer's local time."""
-    service = _service(ctx)
+    service = service_of(ctx)
     customer = run_or_fail(service.customers.get, customer_id)
     found = run_or_fail(service.customers.attempts, customer_id, limit=limit)
     if not found:
@@ -276,10 +253,10 @@ def attempts_command(
         title=f"{customer_id}: {len(found)} of {customer.attempts:,} attempts ({tz.key})",
     )
     for a in found:
-        window = f"{_when(a.window_start, tz)} → {a.window_end.astimezone(tz):%H:%M}"
+        window = f"{when_text(a.window_start, tz)} → {a.window_end.astimezone(tz):%H:%M}"
         table.add_row(
             str(a.event_offset),
-            _when(a.attempted_at, tz),
+            when_text(a.attempted_at, tz),
             window,
             "[green]yes[/]" if a.delivered else "[red]no[/]",
             a.failure_reason or "",
@@ -300,7 +277,7 @@ def events_command(
 ) -> None:
     """A customer's events in the log, oldest first: the history every table is built from."""
     found = run_or_fail(
-        _service(ctx).events, customer_id, since=since, limit=limit, types=types or None
+        service_of(ctx).events, customer_id, since=since, limit=limit, types=types or None
     )
     if not found:
         console.print(f"no events for {customer_id} after offset {since}")
@@ -308,7 +285,7 @@ def events_command(
     table = Table("offset", "type", "when (UTC)", "payload")
     for e in found:
         payload = json.dumps(e.payload, default=str, separators=(",", ":"))
-        table.add_row(str(e.offset), e.type, _when(e.occurred_at), payload[:160])
+        table.add_row(str(e.offset), e.type, when_text(e.occurred_at), payload[:160])
     console.print(table)
     if len(found) == limit:
         console.print(f"[dim]more with --since {found[-1].offset}[/]")
@@ -320,7 +297,7 @@ def rebuild(
     customer_id: str | None = typer.Argument(None, help="One customer; default: every one."),
 ) -> None:
     """Rebuild the customer and attempt tables from the event log (the source of truth)."""
-    service = _service(ctx)
+    service = service_of(ctx)
     with console.status("replaying the event log"):
         count = run_or_fail(service.customers.rebuild, customer_id)
     # Cached contexts were built from the old rows.
@@ -328,42 +305,6 @@ def rebuild(
     if customer_id is not None and count == 0:
         fail(f"no events for customer {customer_id!r}; nothing to rebuild")
     console.print(f"[green]✓[/] {count:,} customer(s) rebuilt from the event log")
-
-
-# ---- predict -----------------------------------------------------------------------------
-@predict_cli.command("availability")
-def predict_availability(
-    ctx: typer.Context,
-    customer_id: str,
-    start: str = typer.Argument(..., help="Window start with offset, e.g. 2025-06-03T14:00-04:00"),
-    end: str = typer.Argument(..., help="Window end with offset, e.g. 2025-06-03T16:00-04:00"),
-    top: int = typer.Option(3, min=1, max=10, help="How many factors to name."),
-) -> None:
-    """Will the customer be home to receive a delivery between START and END?"""
-    body = _body(
-        AvailabilityRequest,
-        {"customer_id": customer_id, "window_start": start, "window_end": end, "top": top},
-    )
-    a = run_or_fail(_service(ctx).availability, body, actor="cli")
-    local = a["window_local"]
-    console.print(
-        f"[bold]{customer_id}[/] {local['start'][:16].replace('T', ' ')} → "
-        f"{local['end'][11:16]} ({local['timezone']})"
-    )
-    fallback = f", fallback {a['fallback']}" if a["fallback"] else ""
-    near = a["evidence"]["attempts_near_this_time"]
-    console.print(
-        f"P(delivered) [bold]{a['probability']:.1%}[/] · confidence {a['confidence']} "
-        f"({a['evidence']['attempts']} attempts, {near:g} near this time)\n"
-        f"basis {a['basis']} · model {a['model_version']}{fallback}"
-    )
-    if a["holiday"]:
-        console.print(f"holiday: {a['holiday']}")
-    for f in a["factors"]:
-        colour = "green" if f["effect"] > 0 else "red" if f["effect"] < 0 else "dim"
-        console.print(f"  [{colour}]{f['effect']:+.3f}[/]  {f['text']}")
-    for warning in a["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
 
 
 # ---- simulator ---------------------------------------------------------------------------

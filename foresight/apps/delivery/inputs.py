@@ -119,6 +119,11 @@ NO_CALENDAR = Calendar()
 
 def holidays(profile: Profile, w: Windows) -> tuple[np.ndarray, dict[date, str]]:
     """A public-holiday flag per window (by its local start date) and the names met."""
+    if len(w) and w.local_day[0] == w.local_day[-1] and (w.local_day == w.local_day[0]).all():
+        # One local day (optimal-time's hot path): one look-up, no set operations.
+        day = date.fromordinal(int(w.local_day[0]))
+        name = holiday_name(profile.country, profile.subdivision, day)
+        return np.full(len(w), 1.0 if name else 0.0), ({day: name} if name else {})
     days = np.unique(w.local_day)
     names: dict[date, str] = {}
     for ordinal in days.tolist():

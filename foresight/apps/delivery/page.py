@@ -1,6 +1,6 @@
-"""Delivery page: the customer table; one customer's profile, observed success rate by
-local hour and weekday, attempts and events; and a check of one delivery window (will the
-customer be home?). Talks to the API only."""
+"""Delivery page: the customer table; one customer's profile, their week as a heat map
+(predicted and observed, hour × weekday), the best windows of a chosen day, a check of one
+window (will the customer be home?), and their attempts and events. Talks to the API only."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from foresight.dashboard.session import api
 
 BASE = "/api/v1/delivery"
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-HEATMAP_ATTEMPTS = 500  # the latest attempts the heat map counts
+SHOWN_ATTEMPTS = 500
 EVENT_PAGES = 10  # pages of 1,000 events read to reach a customer's latest ones
 SHOWN_EVENTS = 200
 
@@ -72,62 +72,93 @@ def profile_section(customer: dict[str, Any]) -> None:
             st.caption(f"{kind.capitalize()} windows (local): {windows}")
 
 
-def observed_rates(attempts: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Share delivered and attempt count per (weekday, local hour of the attempt)."""
-    local = pd.to_datetime(attempts["attempted_at"], utc=True).dt.tz_convert(tz)
-    frame = pd.DataFrame(
-        {
-            "weekday": [DAYS[d] for d in local.dt.dayofweek],
-            "hour": local.dt.hour,
-            "delivered": attempts["delivered"].astype(bool),
-        }
-    )
-    cells = frame.groupby(["weekday", "hour"], as_index=False).agg(
-        rate=("delivered", "mean"), attempts=("delivered", "size")
-    )
-    return cells
+def heat_cells(heat: dict[str, Any]) -> pd.DataFrame:
+    """The heat map answer as one row per (weekday, hour) cell."""
+    rows = []
+    for d, day in enumerate(DAYS):
+        for hour in heat["hours"]:
+            rows.append(
+                {
+                    "weekday": day,
+                    "hour": hour,
+                    "predicted": heat["predicted"][d][hour],
+                    "observed": heat["observed_rate"][d][hour],
+                    "attempts": heat["attempts"][d][hour],
+                }
+            )
+    return pd.DataFrame(rows)
 
 
-def history_section(client: ApiClient, customer: dict[str, Any]) -> None:
-    """Observed heat map (hour × weekday) and the attempt table, newest first."""
-    cid, tz = customer["customer_id"], customer["timezone"]
-    try:
-        rows = client.get(f"{BASE}/customers/{cid}/attempts", limit=HEATMAP_ATTEMPTS)
-    except ApiError as exc:
-        st.error(exc.detail)
-        return
-    st.subheader("When this customer was home")
-    if not rows:
-        st.info("No delivery attempts recorded yet: the model answers from its prior.")
-        return
-    attempts = pd.DataFrame(rows)
-    cells = observed_rates(attempts, tz)
-    hours = list(range(24))
-    chart = (
-        alt.Chart(cells, title=f"Share delivered by local hour of the attempt ({tz})")
+def heat_chart(cells: pd.DataFrame, value: str, title: str) -> alt.Chart:
+    """An hour × weekday grid coloured by ``value`` (a share from 0 to 1)."""
+    return (
+        alt.Chart(cells.dropna(subset=[value]), title=title)
         .mark_rect()
         .encode(
-            x=alt.X("hour:O", title="hour", scale=alt.Scale(domain=hours)),
+            x=alt.X("hour:O", title="local hour", scale=alt.Scale(domain=list(range(24)))),
             y=alt.Y("weekday:O", title=None, sort=DAYS, scale=alt.Scale(domain=DAYS)),
             color=alt.Color(
-                "rate:Q",
-                title="delivered",
+                f"{value}:Q",
+                title=value,
                 scale=alt.Scale(domain=[0, 1], scheme="redyellowgreen"),
                 legend=alt.Legend(format=".0%"),
             ),
             tooltip=[
                 "weekday:N",
                 "hour:O",
-                alt.Tooltip("rate:Q", format=".0%", title="delivered"),
-                alt.Tooltip("attempts:Q", title="attempts"),
+                alt.Tooltip(f"{value}:Q", format=".0%"),
+                alt.Tooltip("attempts:Q", title="attempts then"),
             ],
         )
     )
-    st.altair_chart(chart, width="stretch")
-    st.caption(
-        f"Observed, from the latest {len(attempts):,} attempts (blank: none at that hour); "
-        "a cell with one or two attempts says little."
+
+
+def heatmap_section(client: ApiClient, customer: dict[str, Any]) -> None:
+    """The model's week at a glance beside what was observed, hour × weekday."""
+    cid, zone = customer["customer_id"], ZoneInfo(customer["timezone"])
+    st.subheader("When is this customer home?")
+    week_of = st.date_input(
+        "Week of", value=datetime.now(zone).date(), key=f"week-{cid}", help="Any day of the week"
     )
+    try:
+        heat = client.get(
+            f"{BASE}/customers/{cid}/heatmap",
+            week_of=week_of.isoformat() if isinstance(week_of, date) else None,
+        )
+    except ApiError as exc:
+        st.error(exc.detail)
+        return
+    cells = heat_cells(heat)
+    left, right = st.columns(2)
+    left.altair_chart(
+        heat_chart(cells, "predicted", f"Predicted, week of {heat['week_of']} (1-hour windows)"),
+        width="stretch",
+    )
+    right.altair_chart(
+        heat_chart(cells, "observed", "Observed share delivered (all history)"),
+        width="stretch",
+    )
+    fallback = f", fallback {heat['fallback']}" if heat["fallback"] else ""
+    holidays = "; ".join(f"{d} {name}" for d, name in heat["holidays"].items())
+    st.caption(
+        f"Model {heat['model_version']}{fallback}; local time ({heat['timezone']}). "
+        f"{int(cells['attempts'].sum()):,} attempts observed; a cell with one or two says "
+        "little." + (f" Holidays that week: {holidays}." if holidays else "")
+    )
+
+
+def history_section(client: ApiClient, customer: dict[str, Any]) -> None:
+    """The attempt table, newest first, in the customer's local time."""
+    cid, tz = customer["customer_id"], customer["timezone"]
+    try:
+        rows = client.get(f"{BASE}/customers/{cid}/attempts", limit=SHOWN_ATTEMPTS)
+    except ApiError as exc:
+        st.error(exc.detail)
+        return
+    if not rows:
+        st.info("No delivery attempts recorded yet: the model answers from its prior.")
+        return
+    attempts = pd.DataFrame(rows)
     zone = ZoneInfo(tz)
 
     def local(column: str) -> pd.Series:
@@ -176,6 +207,65 @@ def events_section(client: ApiClient, customer_id: str) -> None:
             }
         )
         st.dataframe(events, hide_index=True, width="stretch")
+
+
+def recommend_section(client: ApiClient, customer: dict[str, Any]) -> None:
+    """The best windows of a chosen day, with what was left out and why."""
+    cid, zone = customer["customer_id"], ZoneInfo(customer["timezone"])
+    st.subheader("Best windows to deliver")
+    tomorrow = datetime.now(zone).date() + timedelta(days=1)
+    with st.form(f"optimal-{cid}"):
+        c1, c2, c3 = st.columns(3)
+        day = c1.date_input("Day (local)", value=tomorrow)
+        minutes = c2.selectbox(
+            "Window", [30, 60, 120, 240], index=0, format_func=lambda m: f"{m} min"
+        )
+        top = c3.number_input("How many", min_value=1, max_value=20, value=5)
+        submitted = st.form_submit_button("Recommend windows")
+    if submitted and isinstance(day, date):
+        body = {
+            "customer_id": cid,
+            "date": day.isoformat(),
+            "window_minutes": minutes,
+            "top_k": int(top),
+        }
+        try:
+            st.session_state["optimal"] = client.post(f"{BASE}/predict/optimal-time", json=body)
+        except ApiError as exc:
+            st.error(exc.detail)
+            return
+    answer = st.session_state.get("optimal")
+    if answer is None or answer["customer_id"] != cid:
+        st.caption("Pick a day: the windows come ranked, blocked and busy ones left out.")
+        return
+    windows = pd.DataFrame(answer["windows"])
+    left_out = ", ".join(f"{n} {why}" for why, n in answer["excluded"].items() if n)
+    st.caption(
+        f"{answer['considered']} windows scored ({answer['timezone']})"
+        + (f"; left out: {left_out}" if left_out else "")
+        + f" · model {answer['model_version']} · basis {answer['basis']}"
+    )
+    for warning in answer["warnings"]:
+        st.warning(warning)
+    if windows.empty:
+        return
+    windows["window"] = windows["start_local"].str[11:16] + "–" + windows["end_local"].str[11:16]
+    st.altair_chart(
+        alt.Chart(windows, title="Probability delivered, best first")
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("window:N", sort=None, title=None),
+            color=alt.Color("preferred:N", title="preferred"),
+            tooltip=["rank:Q", "window:N", alt.Tooltip("probability:Q", format=".1%")],
+        ),
+        width="stretch",
+    )
+    st.dataframe(
+        windows[["rank", "window", "probability", "preferred", "busy"]],
+        hide_index=True,
+        width="stretch",
+    )
 
 
 def availability_section(client: ApiClient, customer: dict[str, Any]) -> None:
@@ -287,6 +377,8 @@ if customer_id:
         st.stop()
     st.subheader(f"Customer {customer_id}")
     profile_section(customer)
+    heatmap_section(client, customer)
+    recommend_section(client, customer)
+    availability_section(client, customer)
     history_section(client, customer)
     events_section(client, customer_id)
-    availability_section(client, customer)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 from cachetools import TTLCache
 
-from foresight.apps.delivery import state
+from foresight.apps.delivery.factors import factor_text
 from foresight.apps.delivery.features import describe
 from foresight.apps.delivery.history import History, HistoryParams
 from foresight.apps.delivery.inputs import (
@@ -24,8 +23,8 @@ from foresight.apps.delivery.inputs import (
     Calendar,
     Profile,
     holidays,
-    matrix,
 )
+from foresight.apps.delivery.optimal import Planning
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.schemas_predict import AvailabilityRequest
 from foresight.apps.delivery.store import attempts_of, live_row
@@ -49,8 +48,9 @@ class CustomerCtx:
     attempts: int
 
 
-class PredictionPart:
-    """Availability predictions for stored customers.
+class PredictionPart(Planning):
+    """Availability predictions for stored customers (and, from ``Planning``, the best
+    windows of a day and the week's heat map).
 
     ``serve()`` names the model that answers (the production version or its fallback);
     ``calendar_of(customer_id, now)`` gives the customer's calendar as the model reads it;
@@ -77,6 +77,7 @@ class PredictionPart:
         )
         self._lock = threading.Lock()
         self._generation = 0  # bumped by every forget
+        self._params: dict[float, HistoryParams] = {}
 
     # ---- context -----------------------------------------------------------------------
     def context(self, customer_id: str) -> CustomerCtx:
@@ -96,6 +97,11 @@ class PredictionPart:
             if generation == self._generation:
                 self._ctx[customer_id] = ctx
         return ctx
+
+    def has_context(self, customer_id: str) -> bool:
+        """Whether the customer's context is cached (an answer then reads no database)."""
+        with self._lock:
+            return customer_id in self._ctx
 
     def forget(self, customer_id: str | None = None) -> None:
         """Drop a customer's cached context (every customer's with None) after a change."""
@@ -119,14 +125,23 @@ class PredictionPart:
         return CustomerCtx(profile, history, calendar, count)
 
     def params(self, served: Served) -> HistoryParams:
-        s = self.settings
+        """The history constants with the serving model's prior (kept per prior: every
+        request asks, and building them checks each value)."""
         prior = getattr(served.model, "prior", None)
-        return HistoryParams(
-            decay_half_life_days=s.decay_half_life_days,
-            hour_kernel_sigma=s.hour_kernel_sigma,
-            shrink=s.shrink,
-            prior=float(prior) if prior is not None else 0.7,
-        )
+        prior = float(prior) if prior is not None else 0.7
+        found = self._params.get(prior)
+        if found is None:
+            s = self.settings
+            found = HistoryParams(
+                decay_half_life_days=s.decay_half_life_days,
+                hour_kernel_sigma=s.hour_kernel_sigma,
+                shrink=s.shrink,
+                prior=prior,
+            )
+            if len(self._params) > 64:  # priors of models long replaced
+                self._params.clear()
+            self._params[prior] = found
+        return found
 
     # ---- availability ------------------------------------------------------------------
     def availability(
@@ -138,15 +153,8 @@ class PredictionPart:
         tz = ctx.profile.tz
         start, end = int(body.window_start.timestamp()), int(body.window_end.timestamp())
         w = describe(np.array([start]), np.array([end]), tz)
-        x = matrix(
-            ctx.profile,
-            ctx.history,
-            ctx.calendar,
-            w,
-            params=self.params(served),
-            climate=self.climate(),
-        )
-        p = float(np.clip(served.model.predict(x)[0], 0.0, 1.0))
+        x, probabilities = self.scored(ctx, served, w)
+        p = float(probabilities[0])
         row = x[0]
         _, names = holidays(ctx.profile, w)
         holiday = next(iter(names.values()), None)
@@ -165,22 +173,8 @@ class PredictionPart:
             # A feed whose last fetch is too old reads unknown even if that fetch was good.
             status = "stale" if ctx.calendar.status == "fresh" else ctx.calendar.status
             warnings.append(f"calendar {status}: the answer rests on history only")
-        request_id = str(uuid.uuid4())
-        self.emit(
-            NewEvent(
-                state.PREDICTION_REQUESTED,
-                state.customer_key(body.customer_id),
-                state.prediction_payload(
-                    request_id=request_id,
-                    kind="availability",
-                    customer_id=body.customer_id,
-                    windows=[(body.window_start, body.window_end, p)],
-                    model_version=served.label,
-                    fallback=served.fallback,
-                    basis=basis,
-                ),
-            )
-        )
+        window = [(body.window_start, body.window_end, p)]
+        request_id = self.requested(body.customer_id, "availability", window, served, basis)
         return {
             "request_id": request_id,
             "customer_id": body.customer_id,
@@ -259,46 +253,3 @@ def profile_of(row: CustomerRow) -> Profile:
         zone=row.zone,
         preferences=row.preferences,
     )
-
-
-def factor_text(name: str, value: float, local: datetime, holiday: str | None) -> str:
-    """One input in words, as a customer-service agent would say it."""
-    day = local.strftime("%A")
-    hour = f"{local.hour:02d}:00"
-    rate = f"{value:.0%}"
-    texts = {
-        "rate_dow_hour": f"{day}s around {hour}: {rate} delivered (decayed, shrunk)",
-        "rate_daytype_hour": f"{'weekends' if local.weekday() >= 5 else 'weekdays'} around "
-        f"{hour}: {rate} delivered",
-        "base_rate": f"{day}s in these hours: {rate} delivered so far",
-        "rate_customer": f"this customer overall: {rate} delivered",
-        "rate_28d": f"last 28 days: {rate} delivered",
-        "n_attempts": f"{value:.0f} earlier attempts",
-        "days_since_last": f"{value:.0f} days since the last attempt",
-        "last_delivered": {
-            1.0: "the last attempt was delivered",
-            0.0: "the last attempt failed",
-        }.get(value, "no earlier attempt"),
-        "fails_same_day": f"{value:.0f} failed attempt(s) earlier that day",
-        "delivered_same_day": f"{value:.0f} delivery(ies) earlier that day",
-        "cal_busy_share": f"calendar busy {rate} of the window",
-        "cal_busy_near": "a calendar event within an hour of the window"
-        if value
-        else "no calendar event near the window",
-        "cal_all_day": "an all-day calendar event that day" if value else "no all-day event",
-        "cal_known": "the customer's calendar is known" if value else "no calendar to read",
-        "holiday": f"public holiday: {holiday}" if value and holiday else "not a public holiday",
-        "preferred": "inside a window the customer prefers" if value else "not a preferred window",
-        "blocked": "inside a window the customer blocked" if value else "not a blocked window",
-        "precip_prob": f"chance of rain {rate} (climatology)",
-        "precip_mm": f"{value:.2f} mm of rain expected (climatology)",
-        "temp_c": f"{value:.0f} °C expected (climatology)",
-        "start_hour": f"starts at {local:%H:%M}",
-        "window_hours": f"a {value:g}-hour window",
-        "weekday": f"a {day}",
-        "weekend": "a weekend day" if value else "a weekday",
-    }
-    if name.startswith("type_"):
-        kind = name.removeprefix("type_").replace("_", " ")
-        return f"household type: {kind}" if value else f"household type is not {kind}"
-    return texts.get(name, f"{name} = {value:g}")

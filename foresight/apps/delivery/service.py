@@ -3,7 +3,7 @@ model's training table, and predictions, built once per process on the platform.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -25,7 +25,7 @@ from foresight.apps.delivery.schemas import (
     EventOut,
     ImportResponse,
 )
-from foresight.apps.delivery.schemas_predict import AvailabilityRequest
+from foresight.apps.delivery.schemas_predict import AvailabilityRequest, OptimalTimeRequest
 from foresight.apps.delivery.training_frame import training_frame
 from foresight.apps.delivery.weather import Climatology
 from foresight.platform.runtime import Platform
@@ -95,6 +95,12 @@ class DeliveryService:
 
     def availability(self, body: AvailabilityRequest, actor: str | None = None) -> dict[str, Any]:
         return self.predictions.availability(body, actor=actor)
+
+    def optimal_time(self, body: OptimalTimeRequest, actor: str | None = None) -> dict[str, Any]:
+        return self.predictions.optimal_time(body, actor=actor)
+
+    def heatmap(self, customer_id: str, week_of: date | None = None) -> dict[str, Any]:
+        return self.predictions.heatmap(customer_id, week_of)
 
     # ---- calendars ------------------------------------------------------------------
     def calendar_of(self, customer_id: str, now: datetime) -> Calendar:

@@ -27,9 +27,8 @@ from foresight.platform.db.engine import Database
 from foresight.platform.errors import InvalidInput, NotFound, PayloadTooLarge
 from foresight.platform.event_units import Unit
 from foresight.platform.events import DatabaseEventLog
-from tests.apps.delivery.helpers import migrated, new
+from tests.apps.delivery.helpers import T0, Clock, migrated, new
 
-T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # a Monday
 NY = ZoneInfo("America/New_York")
 
 # A weekly class (Tuesdays 18:00–19:30 New York, 8 times from 6 May 2025) and a one-off.
@@ -80,17 +79,6 @@ DENTIST = (
 )
 GOOD_BUSY = sorted([*GYM, DENTIST])
 OTHER_BUSY = [(epoch(datetime(2025, 6, 5, tzinfo=NY)), epoch(datetime(2025, 6, 6, tzinfo=NY)))]
-
-
-class Clock:
-    """Each call is one second later: every write has its own, known time."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @dataclass

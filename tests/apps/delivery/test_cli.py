@@ -245,6 +245,25 @@ def test_predict_availability_says_what_is_wrong(
     assert r.exit_code == 1 and message in r.output.replace("\n", " "), r.output
 
 
+def test_predict_optimal_time_ranks_windows_as_availability_rates_them(world: Any) -> None:
+    cid = world.attempts["customer_id"].value_counts().index[0]
+    day = next_weekday(2, 0).date()  # a Wednesday
+    r = world.run("delivery", "predict", "optimal-time", cid, day.isoformat(), "--top", "3")
+    assert r.exit_code == 0, r.output
+    assert "26 windows of 30 min scored" in r.output
+    ranked = re.findall(r"^\s+(\d)\. (\S+ \S+) \S+ → (\S+)\s+([\d.]+)%", r.output, re.M)
+    assert [int(rank) for rank, *_ in ranked] == [1, 2, 3]
+    _, start, end, percent = ranked[0]
+    begin = datetime.fromisoformat(start).replace(tzinfo=NY)
+    finish = begin.replace(hour=int(end[:2]), minute=int(end[3:]))
+    one = world.run(
+        "delivery", "predict", "availability", cid, begin.isoformat(), finish.isoformat()
+    )
+    assert f"P(delivered) {percent}%" in one.output
+    bad = world.run("delivery", "predict", "optimal-time", cid, day.isoformat(), "--minutes", "40")
+    assert bad.exit_code == 1 and "window_minutes: Input should be a multiple of 15" in bad.output
+
+
 def test_predict_file_scores_good_rows_and_lists_bad_ones(world: Any) -> None:
     ids = world.customers["customer_id"].iloc[:3].tolist()
     start = next_weekday(3, 18)  # a Thursday, 18:00–19:00 local

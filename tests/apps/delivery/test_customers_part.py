@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +26,7 @@ from foresight.platform.db.engine import Database
 from foresight.platform.errors import Conflict, InvalidInput, NotFound
 from foresight.platform.event_units import Unit
 from foresight.platform.events import DatabaseEventLog
-from tests.apps.delivery.helpers import migrated, new
-
-T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    """Each call is one second later: every write has its own, known time."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+from tests.apps.delivery.helpers import T0, Clock, migrated, new
 
 
 def make_part(url: str) -> CustomerPart:

@@ -6,23 +6,15 @@ answers and their errors. Every answer is checked against values computed by han
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from foresight.api.app import create_app
-from foresight.apps.delivery import APP, state
-from foresight.apps.delivery.calendar_service import CalendarPart
+from foresight.apps.delivery import state
 from foresight.apps.delivery.schemas import DeliverySettings
-from foresight.apps.delivery.service import DeliveryService
-from foresight.platform.runtime import Platform
-from tests.conftest import make_keys, make_settings
+from tests.apps.delivery.helpers import Api, refused, serving
 
-BASE = "/api/v1/delivery"
-T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # a Monday
 CAL_MAX = 4096  # a small calendar cap, so the 413 tests send little
 ICS = (
     b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//routes//EN\r\n"
@@ -34,59 +26,11 @@ TOO_LARGE = "calendar too large: the file is over 4,096 bytes"  # the route's ca
 WINDOW = {"window_start": "2025-06-03T18:00:00Z", "window_end": "2025-06-03T20:00:00Z"}
 
 
-class Clock:
-    """Each call is one second later: every write has its own, known time."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-class Api:
-    """The test client with a key per role: ``api.get(path, role="service", …)``."""
-
-    def __init__(self, client: TestClient, keys: dict[str, dict[str, str]]) -> None:
-        self.client, self.keys = client, keys
-
-    def call(self, method: str, path: str, role: str | None = "admin", **kw: Any) -> Any:
-        headers = {**(self.keys[role] if role else {}), **kw.pop("headers", {})}
-        return self.client.request(method, BASE + path, headers=headers, **kw)
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.call("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Any:
-        return self.call("POST", path, **kw)
-
-    def put_calendar(self, cid: str, content: Any, kind: str = "text/calendar") -> Any:
-        return self.call(
-            "PUT", f"/customers/{cid}/calendar", content=content, headers={"Content-Type": kind}
-        )
-
-    def customer(self, cid: str, **extra: Any) -> Any:
-        body = {"customer_id": cid, "timezone": "America/New_York", "address_zone": "Z01"}
-        answer = self.post("/customers", json=body | extra)
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    path = tmp_path_factory.mktemp("delivery-routes")
-    app = APP(DeliverySettings(calendar_max_bytes=CAL_MAX))  # type: ignore[call-arg]
-    platform = Platform.create(make_settings(path, apps=[]), apps=[app], clock=Clock())
-    service = platform.service_of(DeliveryService)
-    if not hasattr(service, "calendars"):  # until the service wires its calendar part
-        service.calendars = CalendarPart(  # type: ignore[attr-defined]
-            platform.db, platform.events, service.settings, clock=platform.clock
-        )
-    keys = make_keys(platform)
-    with TestClient(create_app(platform)) as client:
-        yield Api(client, keys)
-    platform.close()
+    settings = DeliverySettings(calendar_max_bytes=CAL_MAX)  # type: ignore[call-arg]
+    with serving(tmp_path_factory.mktemp("delivery-routes"), settings) as api:
+        yield api
 
 
 def attempt(day: str, at: str, delivered: bool, **extra: Any) -> dict[str, Any]:
@@ -99,12 +43,6 @@ def attempt(day: str, at: str, delivered: bool, **extra: Any) -> dict[str, Any]:
         **({} if delivered else {"failure_reason": "not_home"}),
         **extra,
     }
-
-
-def refused(answer: httpx.Response, status: int) -> list[str]:
-    """The fields an error answer names, once its status is checked."""
-    assert answer.status_code == status, answer.text
-    return [e["field"] for e in answer.json().get("errors", [])]
 
 
 def pick(body: dict[str, Any], *names: str) -> tuple[Any, ...]:
