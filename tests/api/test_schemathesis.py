@@ -64,6 +64,7 @@ DATA_CHECKED = [
     # names the field.
     "POST /api/v1/delivery/customers",
     "POST /api/v1/delivery/customers/import",
+    "POST /api/v1/delivery/predict/batch",
     "PATCH /api/v1/delivery/customers/{customer_id}",
     "POST /api/v1/delivery/customers/{customer_id}/attempts",
     "GET /api/v1/delivery/customers/{customer_id}/events",

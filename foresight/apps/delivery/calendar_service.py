@@ -21,14 +21,12 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import BigInteger, Table, delete, insert, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session, defer
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from foresight.apps.delivery import state, store
 from foresight.apps.delivery.calendars import CalendarLimits, ParsedCalendar, parse_busy
+from foresight.apps.delivery.epoch import EpochSeconds
 from foresight.apps.delivery.inputs import NO_CALENDAR, Calendar
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.tables import BusyRow, CalendarRow, CustomerRow
@@ -173,8 +171,8 @@ class CalendarPart:
         )
         busy_query = select(
             BusyRow.customer_id,
-            _EpochSeconds(BusyRow.start_at),
-            _EpochSeconds(BusyRow.end_at),
+            EpochSeconds(BusyRow.start_at),
+            EpochSeconds(BusyRow.end_at),
             BusyRow.all_day,
         ).order_by(BusyRow.customer_id, BusyRow.start_at)
         with self.db.session() as session:
@@ -325,23 +323,3 @@ def _merged(busy: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray
     first = np.flatnonzero(np.r_[True, busy[1:, 0] > reach[:-1]])
     merged = np.column_stack([busy[first, 0], np.maximum.reduceat(busy[:, 1], first)])
     return merged.astype(np.int64), np.logical_or.reduceat(flags, first)
-
-
-class _EpochSeconds(FunctionElement[int]):
-    """A stored UTC time as whole epoch seconds, computed by the database: turning a few
-    hundred thousand busy intervals into Python datetimes first costs seconds."""
-
-    type = BigInteger()
-    inherit_cache = True
-
-
-@compiles(_EpochSeconds, "sqlite")
-def _epoch_sqlite(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite stores the time as UTC text without a zone; strftime reads it as UTC.
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(_EpochSeconds, "postgresql")
-def _epoch_postgresql(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"

@@ -11,8 +11,9 @@ from zoneinfo import available_timezones
 
 from pydantic import ValidationInfo
 
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
-HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# \Z, not $: "$" also matches before a final newline, and "c-1\n" is no id.
+CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}\Z")
+HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 # Window bounds of the bodies; the same numbers are the settings' defaults, and the
 # customer part checks again against the settings a deployment chose.
 MIN_WINDOW_MINUTES = 15

@@ -15,22 +15,20 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
+from foresight.apps.delivery.batch import csv_chunks
+from foresight.apps.delivery.batch_scoring import PAIR_COLUMNS, RESULT_COLUMNS, score_pairs
 from foresight.apps.delivery.cli_predict import (
     body_of,
     predict_cli,
-    problems,
     service_of,
     when_text,
 )
 from foresight.apps.delivery.schemas import CustomerIn
 from foresight.apps.delivery.schemas_customers import HOUSEHOLD_TYPES
-from foresight.apps.delivery.schemas_predict import AvailabilityRequest
 from foresight.apps.delivery.sim import SimConfig, simulate
-from foresight.platform.csvfile import read_csv
-from foresight.platform.errors import ForesightError
+from foresight.platform.csvfile import count_lines, detect_encoding, read_csv, read_csv_header
 from foresight.platform.terminal import console, fail, progress_bar, run_or_fail
 
 cli = typer.Typer(
@@ -41,7 +39,6 @@ customers_cli = typer.Typer(help="List, show and create customers.", no_args_is_
 cli.add_typer(customers_cli, name="customers")
 cli.add_typer(predict_cli, name="predict")
 
-PAIR_COLUMNS = ("customer_id", "window_start", "window_end")
 # An Enum, so a typo is refused with the choices (and --help lists them).
 Kind = Enum("Kind", {t: t for t in HOUSEHOLD_TYPES}, type=str)  # type: ignore[misc]
 
@@ -91,45 +88,35 @@ def predict_delivery(
     ),
     out: Path = typer.Option(Path("predictions.csv"), help="Where to write the results."),
 ) -> None:
-    """P(delivered) for every customer and window in FILE; bad rows go to OUT.errors.csv."""
-    frame = run_or_fail(read_csv, file, str(file))
-    missing = [c for c in PAIR_COLUMNS if c not in frame.columns]
+    """P(delivered) for every customer and window in FILE, scored in bulk as the API's
+    batches are; bad rows (by file line) go to OUT.errors.csv."""
+    encoding = run_or_fail(detect_encoding, file, str(file))
+    header = run_or_fail(read_csv_header, file, encoding, str(file))
+    missing = [c for c in PAIR_COLUMNS if c not in header]
     if missing:
-        fail(f"{file}: missing column(s) {', '.join(missing)} (has: {', '.join(frame.columns)})")
+        fail(f"{file}: missing column(s) {', '.join(missing)} (has: {', '.join(header)})")
     service = service_of(ctx)
+    total = max(count_lines(file) - 1, 1)
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    records = frame[list(PAIR_COLUMNS)].astype("string").fillna("").to_dict("records")
+    first = 2  # the header is line 1: rows are named by their line in the file
     with progress_bar() as bar:
-        task = bar.add_task(f"scoring {file.name}", total=len(records))
-        for i, record in enumerate(records):
-            line = i + 2  # the header is line 1
-            try:
-                body = AvailabilityRequest.model_validate({**record, "explain": False})
-                answer = service.availability(body, actor="cli")
-            except ValidationError as exc:
-                errors.append({"row": line, "message": problems(exc)})
-            except ForesightError as exc:
-                errors.append({"row": line, "message": exc.message})
-            else:
-                rows.append(
-                    {
-                        "row": line,
-                        **record,
-                        "probability": answer["probability"],
-                        "confidence": answer["confidence"],
-                        "basis": answer["basis"],
-                        "model_version": answer["model_version"],
-                    }
-                )
-            bar.update(task, completed=i + 1)
+        task = bar.add_task(f"scoring {file.name}", total=total)
+        for chunk in csv_chunks(file, encoding):
+            scored = run_or_fail(score_pairs, service, chunk, first)
+            rows.extend(scored.results)
+            errors.extend(scored.errors)
+            first += len(chunk)
+            bar.update(task, completed=min(first - 2, total))
     # Results only for rows that were scored, so a reader never mistakes a gap for 0.
-    columns = ["row", *PAIR_COLUMNS, "probability", "confidence", "basis", "model_version"]
-    pd.DataFrame(rows, columns=columns).to_csv(out, index=False)
+    pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).sort_values("row").to_csv(out, index=False)
     console.print(f"[green]✓[/] {len(rows)} windows scored → {out}")
     if errors:
         errors_file = out.with_name(out.stem + ".errors.csv")
-        pd.DataFrame(errors, columns=["row", "message"]).to_csv(errors_file, index=False)
+        frame = pd.DataFrame(errors, columns=["row", "field", "message"]).sort_values("row")
+        frame.assign(message=frame["field"] + ": " + frame["message"]).drop(columns="field").to_csv(
+            errors_file, index=False
+        )
         console.print(f"[yellow]{len(errors)} rows rejected[/]; reasons in {errors_file}")
 
 

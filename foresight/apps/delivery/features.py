@@ -42,11 +42,24 @@ WEEK_MINUTES = 7 * 1440
 # -- window grids and descriptors -------------------------------------------------------
 
 
-def _utc_seconds(day: date, clock: time, tz: ZoneInfo) -> int:
-    # A wall-clock time in a spring-forward gap resolves with fold=0 (the offset before
-    # the change), as zoneinfo does: 02:30 on 9 March 2025 in New York is 03:30 EDT.
+def _utc_seconds(day: date, clock: time, tz: ZoneInfo, *, end: bool = False) -> int:
+    # A start in a spring-forward gap resolves with fold=0 (the offset before the
+    # change), as zoneinfo does: 02:30 on 9 March 2025 in New York is 03:30 EDT, after
+    # the gap. An end there is the change itself (03:00 EDT): a grid asked to end by a
+    # time the clock skips must not run past the skipped hour.
     moment = datetime.combine(day, clock.replace(tzinfo=None), tzinfo=tz)
-    return round(moment.timestamp())
+    after = round(moment.timestamp())
+    before = round(moment.replace(fold=1).timestamp())
+    if not end or before >= after:  # no gap (an ambiguous time has fold=1 later)
+        return after
+    offset = datetime.fromtimestamp(before, tz).utcoffset()
+    while after - before > 1:  # the first second with the new offset
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == offset:
+            before = middle
+        else:
+            after = middle
+    return after
 
 
 def day_grid(
@@ -64,7 +77,10 @@ def day_grid(
         raise InvalidInput(f"window minutes must be between 1 and 1440; got {minutes}")
     begin = _utc_seconds(day, first, tz)
     end_day = day + timedelta(days=1) if last == time(0) else day
-    finish = _utc_seconds(end_day, last, tz)
+    finish = _utc_seconds(end_day, last, tz, end=True)
+    if finish <= begin and (last == time(0) or last > first):
+        # The hours asked for fall in a clock change's gap: that day has no window.
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     if finish <= begin:
         raise InvalidInput(
             f"the grid's last time ({last.isoformat('minutes')}) must be after its first "
@@ -73,6 +89,26 @@ def day_grid(
     step = minutes * 60
     starts = begin + step * np.arange((finish - begin) // step, dtype=np.int64)
     return starts, starts + step
+
+
+def wall_hours(days: list[date], tz: ZoneInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The clock hours [h:00, h+1:00) of each local day as UTC (start, end) epoch seconds,
+    and each one's cell (day index × 24 + h). An hour a clock change skips is left out; one
+    it shortens (a 30-minute change) or repeats (a fall-back) keeps its real length."""
+    starts, ends, cells = [], [], []
+    for i, day in enumerate(days):
+        for hour in range(24):
+            begin = _utc_seconds(day, time(hour), tz)
+            if hour < 23:
+                finish = _utc_seconds(day, time(hour + 1), tz, end=True)
+            else:
+                finish = _utc_seconds(day + timedelta(days=1), time(0), tz, end=True)
+            if finish > begin:
+                starts.append(begin)
+                ends.append(finish)
+                cells.append(i * 24 + hour)
+    as_int = np.int64
+    return np.array(starts, as_int), np.array(ends, as_int), np.array(cells, as_int)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,6 +112,19 @@ class Calendar:
     # The span [from, to) in UTC seconds the busy intervals were expanded over: a window
     # outside it reads "unknown" (an upload says nothing about a day past its horizon).
     covers: tuple[int, int] | None = None
+
+    def busy_between(self, lo: int, hi: int, limit: int = 20) -> list[tuple[datetime, datetime]]:
+        """The first ``limit`` busy intervals that overlap [lo, hi) (UTC epoch seconds),
+        as UTC datetimes; none when the calendar is not known there."""
+        if not self.known or len(self.busy) == 0:
+            return []
+        if self.covers is not None:
+            lo, hi = max(lo, self.covers[0]), min(hi, self.covers[1])
+        hit = self.busy[(self.busy[:, 1] > lo) & (self.busy[:, 0] < hi)][:limit]
+        return [
+            (datetime.fromtimestamp(int(a), UTC), datetime.fromtimestamp(int(b), UTC))
+            for a, b in hit
+        ]
 
 
 NO_CALENDAR = Calendar()

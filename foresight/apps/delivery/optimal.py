@@ -5,7 +5,8 @@ the asked days (``span``) and the choice among the scored windows (``choose``).
 A window is left out, under the first reason that applies, if it starts before now, if it
 overlaps a window the customer blocked (unless preferences are ignored), or if the
 customer's calendar shows them busy in it (unless conflicts are allowed). The rest are
-ranked by probability, the earlier window first on a tie.
+ranked by probability (a preferred window as if ``preferred_bonus`` likelier), the earlier
+window first on a tie.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from foresight.apps.delivery import state
 from foresight.apps.delivery.checks import EARLIEST, LATEST
-from foresight.apps.delivery.features import WEEKDAYS, Windows, grid_windows
+from foresight.apps.delivery.features import WEEKDAYS, Windows, describe, grid_windows, wall_hours
 from foresight.apps.delivery.history import HistoryParams
 from foresight.apps.delivery.inputs import MODEL_FEATURES, holidays, matrix
 from foresight.apps.delivery.schemas import DeliverySettings
@@ -65,11 +66,15 @@ def choose(
     top_k: int,
     respect_preferences: bool = True,
     allow_conflicts: bool = False,
+    preferred: np.ndarray | None = None,
+    bonus: float = 0.0,
 ) -> Choice:
     """The ``top_k`` windows to offer among those scored ``p`` (see the module docstring).
 
-    ``start`` is each window's UTC start (epoch seconds), ``now`` the time of asking;
-    ``blocked`` and ``busy`` are boolean masks.
+    ``start`` is each window's UTC start (epoch seconds); one starting before ``now``
+    (the time of asking plus the notice needed) is "past". ``blocked``, ``busy`` and
+    ``preferred`` are boolean masks; with preferences respected a preferred window ranks
+    as if ``bonus`` likelier (its probability is not changed).
     """
     left = np.ones(p.shape[0], dtype=bool)
     excluded = {}
@@ -82,8 +87,9 @@ def choose(
         excluded[reason] = int(out.sum())
         left &= ~out
     candidates = np.flatnonzero(left)
-    # A stable sort of -p over candidates in time order: ties go to the earlier window.
-    ranked = candidates[np.argsort(-p[candidates], kind="stable")]
+    score = p if preferred is None or not respect_preferences else p + bonus * preferred
+    # A stable sort of -score over candidates in time order: ties go to the earlier window.
+    ranked = candidates[np.argsort(-score[candidates], kind="stable")]
     return Choice(order=ranked[:top_k], excluded=excluded)
 
 
@@ -122,6 +128,8 @@ class Planning:
         windows: Sequence[tuple[datetime, datetime, float]],
         served: Served,
         basis: str,
+        *,
+        job_id: str | None = None,
     ) -> str:
         """Emit the request's ``PredictionRequested`` event; returns its request id."""
         request_id = str(uuid.uuid4())
@@ -133,13 +141,17 @@ class Planning:
             model_version=served.label,
             fallback=served.fallback,
             basis=basis,
+            job_id=job_id,
         )
         self.emit(NewEvent(state.PREDICTION_REQUESTED, state.customer_key(customer_id), payload))
         return request_id
 
-    def optimal_time(self, body: OptimalTimeRequest, *, actor: str | None = None) -> dict[str, Any]:
-        """The best ``top_k`` windows over the asked days, with what was left out and why."""
-        ctx = self.context(body.customer_id)
+    def optimal_time(
+        self, body: OptimalTimeRequest, *, actor: str | None = None, ctx: Any = None
+    ) -> dict[str, Any]:
+        """The best ``top_k`` windows over the asked days, with what was left out and why
+        (``ctx``: the customer's context if the caller holds it)."""
+        ctx = ctx or self.context(body.customer_id)
         served = self.serve()
         tz = ctx.profile.tz
         try:
@@ -148,30 +160,42 @@ class Planning:
             field = "earliest" if body.earliest else "latest"  # the one the request gave
             raise InvalidInput(str(exc), details=[{"field": field, "message": str(exc)}]) from None
         w = span(body.days(), tz, first=first, last=last, minutes=body.window_minutes)
-        x, p = self.scored(ctx, served, w)
+        if len(w):
+            x, p = self.scored(ctx, served, w)
+        else:  # a clock change skipped every hour asked for
+            x, p = np.zeros((0, len(MODEL_FEATURES))), np.zeros(0)
         busy = x[:, _COLUMN["cal_busy_share"]] > 0
         preferred = x[:, _COLUMN["preferred"]] > 0
         now = self.clock()
         choice = choose(
             p,
             w.start,
-            now=int(now.timestamp()),
+            now=int(now.timestamp()) + 60 * self.settings.min_notice_minutes,
             blocked=x[:, _COLUMN["blocked"]] > 0,
             busy=busy,
             top_k=body.top_k,
             respect_preferences=body.respect_preferences,
             allow_conflicts=body.allow_conflicts,
+            preferred=preferred,
+            bonus=self.settings.preferred_bonus,
         )
         _, names = holidays(ctx.profile, w)
-        unread = ctx.calendar.status != "none" and not x[:, _COLUMN["cal_known"]].all()
+        # What the answer rests on is judged on the windows it offers (all, if none).
+        offered = choice.order if len(choice.order) else np.arange(len(w))
+        unread = ctx.calendar.status != "none" and not x[offered, _COLUMN["cal_known"]].all()
         warnings = []
         if unread:
             status = "stale" if ctx.calendar.status == "fresh" else ctx.calendar.status
             what = "does not reach every window" if ctx.calendar.known else status
             warnings.append(f"calendar {what}: conflicts there are unknown (history only)")
-        if not len(choice.order):
+        if not len(w):
+            warnings.append(
+                f"no window between {first:%H:%M} and {last:%H:%M} on the dates asked: a "
+                "clock change skips those hours there"
+            )
+        elif not len(choice.order):
             reasons = ", ".join(f"{n} {k}" for k, n in choice.excluded.items() if n)
-            warnings.append(f"no window left of {len(w)}: {reasons or 'none scored'}")
+            warnings.append(f"no window left of {len(w)}: {reasons}")
         windows = []
         for rank, i in enumerate(choice.order.tolist(), start=1):
             start = datetime.fromtimestamp(int(w.start[i]), UTC)
@@ -201,7 +225,14 @@ class Planning:
             "basis": basis,
             "fallback": served.fallback,
             "model_version": served.label,
-            "calendar": {"status": ctx.calendar.status, "conflicts": []},
+            "calendar": {
+                "status": ctx.calendar.status,
+                "conflicts": (
+                    ctx.calendar.busy_between(int(w.start.min()), int(w.end.max()))
+                    if len(w)
+                    else []
+                ),
+            },
             "weather": {"source": "climatology"},
             "holidays": {day.isoformat(): name for day, name in names.items()},
             "warnings": warnings,
@@ -223,15 +254,13 @@ class Planning:
         day = week_of or self.clock().astimezone(tz).date()
         monday = day - timedelta(days=day.weekday())
         days = [monday + timedelta(days=i) for i in range(7)]
-        w = span(days, tz, first=time(0), last=time(0), minutes=60)
+        # One window per clock hour: a skipped hour stays empty, a repeated one is 2 h.
+        start, end, cells = wall_hours(days, tz)
+        w = describe(start, end, tz)
         _, p = self.scored(ctx, served, w)
         predicted: list[list[float | None]] = [[None] * 24 for _ in range(7)]
-        # A fall-back day has two windows starting at 01:00: the cell shows the first;
-        # a spring-forward day has none at 02:00: the cell stays empty.
-        cells = zip(w.weekday.tolist(), w.start_hour.tolist(), p.tolist(), strict=True)
-        for d, hour, value in cells:
-            if predicted[d][int(hour)] is None:
-                predicted[d][int(hour)] = round(value, 4)
+        for cell, value in zip(cells.tolist(), p.tolist(), strict=True):
+            predicted[cell // 24][cell % 24] = round(value, 4)
         h = ctx.history
         tried = np.zeros((7, 24), dtype=np.int64)
         done = np.zeros((7, 24), dtype=np.int64)

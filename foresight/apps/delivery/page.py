@@ -135,7 +135,7 @@ def heatmap_section(client: ApiClient, customer: dict[str, Any]) -> None:
         width="stretch",
     )
     right.altair_chart(
-        heat_chart(cells, "observed", "Observed share delivered (all history)"),
+        heat_chart(cells, "observed", "Observed share delivered (the attempts the model reads)"),
         width="stretch",
     )
     fallback = f", fallback {heat['fallback']}" if heat["fallback"] else ""

@@ -98,10 +98,10 @@ class PredictionPart(Planning):
                 self._ctx[customer_id] = ctx
         return ctx
 
-    def has_context(self, customer_id: str) -> bool:
-        """Whether the customer's context is cached (an answer then reads no database)."""
+    def cached(self, customer_id: str) -> CustomerCtx | None:
+        """The customer's cached context, or None: an answer from it reads no database."""
         with self._lock:
-            return customer_id in self._ctx
+            return self._ctx.get(customer_id)
 
     def forget(self, customer_id: str | None = None) -> None:
         """Drop a customer's cached context (every customer's with None) after a change."""
@@ -195,7 +195,10 @@ class PredictionPart(Planning):
             "basis": basis,
             "fallback": served.fallback,
             "model_version": served.label,
-            "calendar": {"status": ctx.calendar.status, "conflicts": []},
+            "calendar": {
+                "status": ctx.calendar.status,
+                "conflicts": ctx.calendar.busy_between(start, end),
+            },
             "weather": {
                 "source": "climatology",
                 "precip_prob": round(float(row[_COLUMN["precip_prob"]]), 3),

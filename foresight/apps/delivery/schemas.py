@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from foresight.apps.delivery.checks import (
@@ -75,13 +75,14 @@ class DeliverySettings(AppSettings):
     subdivision: str | None = Field(None, max_length=10)
     business_start: str = Field("08:00", description="First window of optimal-time (HH:MM).")
     business_end: str = Field("21:00", description="End of the last window (HH:MM or 24:00).")
-    slot_minutes: int = Field(30, ge=15, le=240)
-    min_notice_minutes: int = Field(60, ge=0)
+    min_notice_minutes: int = Field(
+        60, ge=0, description="optimal-time offers no window starting sooner than this."
+    )
     min_window_minutes: int = Field(MIN_WINDOW_MINUTES, ge=1)
     max_window_hours: int = Field(MAX_WINDOW_HOURS, ge=1, le=24 * 7)
-    max_range_days: int = Field(14, ge=1)
-    max_top_k: int = Field(20, ge=1)
-    preferred_bonus: float = Field(0.05, ge=0, le=1)
+    preferred_bonus: float = Field(
+        0.05, ge=0, le=1, description="optimal-time ranks a preferred window as if this likelier."
+    )
     history_max_attempts: int = Field(500, ge=1)
     history_days: int = Field(400, ge=1)
     decay_half_life_days: float = Field(120.0, gt=0)
@@ -134,6 +135,17 @@ class DeliverySettings(AppSettings):
         if value != "24:00" and not HH_MM.match(value):
             raise ValueError(f"FORESIGHT_DELIVERY_BUSINESS_END: {value!r} is not HH:MM or 24:00")
         return value
+
+    @model_validator(mode="after")
+    def _hours(self) -> DeliverySettings:
+        # Refused at start-up: otherwise every request without its own hours would be
+        # refused, naming a field the caller never sent.
+        if self.business_end != "24:00" and self.business_end <= self.business_start:
+            raise ValueError(
+                f"FORESIGHT_DELIVERY_BUSINESS_END ({self.business_end}) must be after "
+                f"FORESIGHT_DELIVERY_BUSINESS_START ({self.business_start}); 24:00 is midnight"
+            )
+        return self
 
 
 # ---- files and frames: every row checked before anything is written ------------------------

@@ -64,7 +64,11 @@ class Evidence(BaseModel):
 
 class CalendarInfo(BaseModel):
     status: Literal["none", "fresh", "stale", "unavailable"]
-    conflicts: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    conflicts: list[tuple[datetime, datetime]] = Field(
+        default_factory=list,
+        description="Busy intervals of the calendar over the window(s) asked about (UTC, "
+        "the first 20); empty when the calendar is not known there.",
+    )
 
 
 class WeatherInfo(BaseModel):
@@ -222,7 +226,10 @@ class RankedWindow(BaseModel):
 
 
 class Excluded(BaseModel):
-    past: int = Field(description="Windows that start before now.")
+    past: int = Field(
+        description="Windows that start before now plus the notice a delivery needs "
+        "(FORESIGHT_DELIVERY_MIN_NOTICE_MINUTES, 60)."
+    )
     blocked: int = Field(description="Windows that overlap one the customer blocked.")
     calendar: int = Field(description="Windows the customer's calendar shows as busy.")
 
@@ -262,3 +269,37 @@ class HeatmapResponse(BaseModel):
     model_version: str
     fallback: str | None
     generated_at: datetime
+
+
+# ---- batch -----------------------------------------------------------------------------
+class BatchPair(BaseModel):
+    """One customer and window; its contents are checked by the job, so a bad pair is a
+    row error in the results, not a refused batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(max_length=200, examples=["c-00042"])
+    window_start: str = Field(max_length=64, examples=["2025-06-03T14:00:00-04:00"])
+    window_end: str = Field(max_length=64, examples=["2025-06-03T16:00:00-04:00"])
+
+
+class BatchRequest(BaseModel):
+    """Pairs to score in the background (a CSV upload with the same three columns suits
+    large batches: JSON bodies are capped by FORESIGHT_MAX_BODY_BYTES)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pairs: list[BatchPair] = Field(min_length=1)
+
+
+class BatchResult(BaseModel):
+    """One scored pair (``GET /api/v1/jobs/{id}/results``); row errors are in the job."""
+
+    row: int
+    customer_id: str
+    window_start: str
+    window_end: str
+    probability: float
+    basis: Basis
+    calendar_conflict: bool
+    model_version: str

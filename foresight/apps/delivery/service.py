@@ -96,8 +96,10 @@ class DeliveryService:
     def availability(self, body: AvailabilityRequest, actor: str | None = None) -> dict[str, Any]:
         return self.predictions.availability(body, actor=actor)
 
-    def optimal_time(self, body: OptimalTimeRequest, actor: str | None = None) -> dict[str, Any]:
-        return self.predictions.optimal_time(body, actor=actor)
+    def optimal_time(
+        self, body: OptimalTimeRequest, actor: str | None = None, ctx: Any = None
+    ) -> dict[str, Any]:
+        return self.predictions.optimal_time(body, actor=actor, ctx=ctx)
 
     def heatmap(self, customer_id: str, week_of: date | None = None) -> dict[str, Any]:
         return self.predictions.heatmap(customer_id, week_of)

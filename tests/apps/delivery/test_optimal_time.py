@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from foresight.apps.delivery import state
 from foresight.apps.delivery.customers import CustomerPart
+from foresight.apps.delivery.features import wall_hours
 from foresight.apps.delivery.inputs import Calendar
 from foresight.apps.delivery.model import HistoryRule
 from foresight.apps.delivery.optimal import choose, span
@@ -53,6 +54,27 @@ def test_a_grid_to_midnight_ends_at_midnight() -> None:
     w = span([DAY], NY, first=time(20), last=time(0), minutes=60)
     assert len(w) == 4
     assert datetime.fromtimestamp(int(w.end[-1]), NY) == datetime(2025, 4, 3, tzinfo=NY)
+
+
+def test_a_grid_never_runs_into_a_skipped_hour() -> None:
+    spring = date(2026, 3, 8)  # New York skips 02:00-03:00
+    w = span([spring], NY, first=time(1), last=time(2, 30), minutes=30)
+    ends = [datetime.fromtimestamp(int(e), NY).strftime("%H:%M %Z") for e in w.end]
+    assert ends == ["01:30 EST", "03:00 EDT"]  # the second ends at the change, not after
+    assert len(span([spring], NY, first=time(2), last=time(3), minutes=30)) == 0
+    both = span([spring, date(2026, 3, 9)], NY, first=time(2), last=time(3), minutes=30)
+    assert len(both) == 2  # the next day keeps its hour
+
+
+def test_wall_hours_follow_the_clock_through_every_kind_of_change() -> None:
+    spring, fall = date(2026, 3, 8), date(2026, 11, 1)
+    start, end, cells = wall_hours([spring, fall], NY)
+    assert 2 not in cells.tolist() and len(cells) == 23 + 24  # 02:00 never shows
+    one_am = int(np.flatnonzero(cells == 24 + 1)[0])
+    assert end[one_am] - start[one_am] == 7200  # the repeated hour lasts two
+    howe = ZoneInfo("Australia/Lord_Howe")  # moves its clock by 30 minutes
+    start, end, cells = wall_hours([date(2026, 10, 4)], howe)
+    assert len(cells) == 24 and (end - start)[2] == 1800 and (end - start)[23] == 3600
 
 
 def test_choose_leaves_out_by_the_first_reason_and_ranks_ties_earliest_first() -> None:
@@ -159,8 +181,9 @@ def test_the_best_windows_are_the_ones_availability_rates_highest(stored: Any) -
     assert answer["excluded"] == {"past": 0, "blocked": 4, "calendar": 0}
     windows = answer["windows"]
     assert [w["rank"] for w in windows] == list(range(1, 21))
-    probabilities = [w["probability"] for w in windows]
-    assert probabilities == sorted(probabilities, reverse=True)
+    # Ranked by probability, a preferred window (18:00-20:00) as if 0.05 likelier.
+    scores = [w["probability"] + 0.05 * w["preferred"] for w in windows]
+    assert scores == sorted(scores, reverse=True)
     for w in windows:
         one = part.availability(
             AvailabilityRequest(
@@ -192,13 +215,16 @@ def test_past_windows_and_calendar_conflicts_are_left_out_unless_allowed(stored:
     part = make_part(stored, [], calendar)
     answer = ask(part, date=DAY, top_k=20)
     assert answer["excluded"] == {"past": 0, "blocked": 4, "calendar": 4}
+    gym = (datetime.fromtimestamp(busy_from, UTC), datetime.fromtimestamp(busy_from + 7200, UTC))
+    assert answer["calendar"] == {"status": "fresh", "conflicts": [gym]}
     assert all(not 9 <= w["start"].astimezone(NY).hour < 11 for w in answer["windows"])
     allowed = ask(part, date=DAY, top_k=20, allow_conflicts=True)
     assert allowed["excluded"]["calendar"] == 0
     assert sum(w["busy"] for w in allowed["windows"]) == 4
-    # Today (1 April), asked at 08:00 local: the four windows before 08:00 have started.
+    # Today (1 April), asked at 08:00 local with an hour's notice: 06:00 to 08:30 are past.
     today = ask(part, date=date(2025, 4, 1), earliest="06:00", top_k=20)
-    assert today["excluded"]["past"] == 4  # 06:00, 06:30, 07:00, 07:30
+    assert today["excluded"]["past"] == 6
+    assert min(w["start"] for w in today["windows"]) == datetime(2025, 4, 1, 9, tzinfo=NY)
 
 
 def test_a_range_of_days_names_its_holidays_and_an_empty_answer_says_why(stored: Any) -> None:
@@ -211,6 +237,49 @@ def test_a_range_of_days_names_its_holidays_and_an_empty_answer_says_why(stored:
     empty = ask(part, date=DAY, earliest="12:00", latest="14:00")
     assert empty["windows"] == [] and empty["excluded"]["blocked"] == 4
     assert any("no window left of 4: 4 blocked" in w for w in empty["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("calendar", "warning"),
+    [
+        # Known, but expanded only up to now: the windows tomorrow are past its horizon.
+        (
+            Calendar(known=True, status="fresh", covers=(0, int(NOW.timestamp()))),
+            "calendar does not reach every window",
+        ),
+        (Calendar(known=False, status="fresh"), "calendar stale"),
+        (Calendar(known=False, status="unavailable"), "calendar unavailable"),
+    ],
+)
+def test_an_unread_calendar_makes_the_answer_history_only(
+    stored: Any, calendar: Calendar, warning: str
+) -> None:
+    answer = ask(make_part(stored, [], calendar), date=DAY)
+    assert answer["basis"] == "history_only" and answer["calendar"]["conflicts"] == []
+    assert any(w.startswith(warning) for w in answer["warnings"]), answer["warnings"]
+    # Without a calendar at all the model has nothing unread.
+    assert ask(make_part(stored, []), date=DAY)["basis"] == "model"
+
+
+def test_hours_a_clock_change_skips_give_an_empty_answer_that_says_so(stored: Any) -> None:
+    part = make_part(stored, [])
+    answer = ask(part, date=date(2026, 3, 8), earliest="02:00", latest="03:00")
+    assert answer["windows"] == [] and answer["considered"] == 0
+    assert any("a clock change skips those hours" in w for w in answer["warnings"])
+
+
+def test_a_preferred_window_ranks_first_among_near_equals(stored: Any) -> None:
+    part = make_part(stored, [])
+    plain = ask(part, date=DAY, top_k=20, respect_preferences=False)
+    ranked = ask(part, date=DAY, top_k=20)
+    best_plain = max(w["probability"] for w in plain["windows"])
+    best_preferred = max(w["probability"] for w in ranked["windows"] if w["preferred"])
+    first = ranked["windows"][0]
+    if best_preferred + 0.05 > best_plain:
+        assert first["preferred"] and first["probability"] == best_preferred
+    else:
+        assert first["probability"] == best_plain
+    assert plain["excluded"]["blocked"] == 0 and ranked["excluded"]["blocked"] == 4
 
 
 def test_an_unknown_customer_is_a_404(stored: Any) -> None:
