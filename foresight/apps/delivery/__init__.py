@@ -15,7 +15,9 @@ from foresight.apps.delivery.model import MODEL_NAME, HistoryRule, rule_from_ver
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.service import DeliveryService
 from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
+from foresight.platform.schemas import OutcomeIn
 from foresight.platform.training import Progress, TrainingOutcome
 
 
@@ -69,6 +71,9 @@ class DeliveryApp(App):
 
     def load_demo(self, platform: Platform, progress: Progress) -> ImportResult:
         return demo.load_simulated(platform.service_of(DeliveryService), progress)
+
+    def resolve_outcome(self, platform: Platform, item: OutcomeIn) -> Outcome:
+        return platform.service_of(DeliveryService).resolve_outcome(item)
 
 
 APP = DeliveryApp

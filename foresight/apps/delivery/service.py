@@ -3,12 +3,12 @@ model's training table, and predictions, built once per process on the platform.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 
-from foresight.apps.delivery import store
+from foresight.apps.delivery import outcomes, store
 from foresight.apps.delivery.calendar_service import CalendarPart
 from foresight.apps.delivery.customers import CustomerPart
 from foresight.apps.delivery.history import HistoryParams
@@ -28,8 +28,13 @@ from foresight.apps.delivery.schemas import (
 from foresight.apps.delivery.schemas_predict import AvailabilityRequest, OptimalTimeRequest
 from foresight.apps.delivery.training_frame import training_frame
 from foresight.apps.delivery.weather import Climatology
+from foresight.platform.errors import InvalidInput
+from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
+from foresight.platform.schemas import OutcomeIn
 from foresight.platform.training import Progress, TrainingOutcome, no_progress
+
+APP_NAME = "delivery"  # the monitor files outcomes under the app's name
 
 
 class DeliveryService:
@@ -74,10 +79,45 @@ class DeliveryService:
             self.predictions.forget()
 
     def add_attempt(self, customer_id: str, body: AttemptIn, *, source: str = "api") -> Attempt:
+        """Record an attempt; if a prediction was made for its time, the attempt is that
+        prediction's outcome (for the monitor) and ``outcome_matched`` names it."""
         try:
-            return self.customers.add_attempt(customer_id, body, source=source)
+            attempt = self.customers.add_attempt(customer_id, body, source=source)
         finally:
             self.predictions.forget(customer_id)
+        self.p.event_buffer.flush()  # this process's predictions are readable first
+        match = outcomes.find(self.p.events, customer_id, attempt.attempted_at)
+        if match is None:
+            return attempt
+        judged = outcomes.outcome(match, float(attempt.delivered), attempt.attempted_at)
+        self.p.monitor.add_outcomes(APP_NAME, [judged])
+        return attempt.model_copy(update={"outcome_matched": match.request_id})
+
+    def resolve_outcome(self, item: OutcomeIn) -> Outcome:
+        """The prediction a posted outcome judges (``POST /api/v1/delivery/outcomes``):
+        by id, or the customer's latest prediction whose windows hold ``observed_at``."""
+        if item.model not in (None, MODEL_NAME):
+            raise InvalidInput(f"the delivery app's model is {MODEL_NAME!r}, not {item.model!r}")
+        at = item.observed_at or self.p.clock()
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        observed = outcomes.observed_value(item.observed)
+        self.p.event_buffer.flush()
+        if item.prediction_id is not None:
+            match = outcomes.by_id(self.p.events, item.prediction_id, at)
+            owner = match.event.payload.get("customer_id")
+            if item.entity is not None and owner != item.entity:
+                raise InvalidInput(
+                    f"prediction {item.prediction_id} is for {owner!r}, not {item.entity!r}"
+                )
+        else:
+            found = outcomes.find(self.p.events, str(item.entity), at)
+            if found is None:
+                raise InvalidInput(
+                    f"no delivery prediction for {item.entity!r} made before "
+                    f"{at.isoformat()} with a window holding that time"
+                )
+            match = found
+        return outcomes.outcome(match, observed, at)
 
     def add_attempts(self, frame: pd.DataFrame, *, source: str) -> int:
         try:
