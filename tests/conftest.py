@@ -3,7 +3,9 @@ and one trained churn platform per test session (Telco data, short tuning box)."
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import threading
 import time
 import uuid
@@ -62,6 +64,40 @@ def make_settings(path: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "testserver", ""}
+
+
+def _is_local(host: object) -> bool:
+    if host is None:
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_outside_names() -> Iterator[None]:
+    """Tests never reach outside 127.0.0.1: a name that is not local does not resolve (a
+    URL a test sends to a feed or a webhook check gets "does not resolve", not a DNS
+    query to the network). A test that needs a name resolved injects its own resolver."""
+    real = socket.getaddrinfo
+
+    def local_only(host: object, *args: object, **kwargs: object) -> object:
+        if not _is_local(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no outside name ({host})")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    socket.getaddrinfo = local_only  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def check_public_url(
-    url: str, *, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo
+    url: str, *, allow_private: bool = False, resolve: Resolver | None = None
 ) -> str:
     """``url`` normalised (``webcal://`` becomes ``https://``) if it is http(s) and its
     host resolves only to public addresses; else InvalidInput naming the URL and why.
@@ -60,7 +60,9 @@ def check_public_url(
         literal: IPAddress | None = ipaddress.ip_address(host)  # "fe80::1%eth0" too
     except ValueError:
         literal = None
-    addresses = [literal] if literal else _resolve(host, port or _PORTS[scheme], resolve, shown)
+    # socket.getaddrinfo looked up per call (not bound as a default): a test can stub it.
+    resolver = resolve or socket.getaddrinfo
+    addresses = [literal] if literal else _resolve(host, port or _PORTS[scheme], resolver, shown)
     for address in addresses:
         kind = _private_kind(address)
         if kind:
@@ -83,8 +85,11 @@ class _PublicOnlyBackend(httpcore.SyncBackend):
     its addresses is not public, and connects to the checked address itself (so a second
     lookup cannot answer differently)."""
 
-    def __init__(self, resolve: Resolver) -> None:
-        self._resolve = resolve
+    def __init__(self, resolve: Resolver | None) -> None:
+        self._given = resolve
+
+    def _resolve(self, host: str, port: int, **kwargs: Any) -> Any:
+        return (self._given or socket.getaddrinfo)(host, port, **kwargs)
 
     def connect_tcp(
         self,
@@ -130,7 +135,7 @@ class PublicTransport(httpx.HTTPTransport):
     checks the certificate against the host name). No proxy: a proxy would make the
     connection on our behalf, past the check."""
 
-    def __init__(self, *, resolve: Resolver = socket.getaddrinfo, **kwargs: Any) -> None:
+    def __init__(self, *, resolve: Resolver | None = None, **kwargs: Any) -> None:
         if kwargs.get("proxy") is not None or kwargs.get("uds") is not None:
             raise ValueError("a public-only transport connects directly: no proxy, no socket")
         super().__init__(trust_env=False, **kwargs)
@@ -143,7 +148,7 @@ class PublicTransport(httpx.HTTPTransport):
 
 
 def public_client(
-    *, timeout: httpx.Timeout | float = 10.0, resolve: Resolver = socket.getaddrinfo, **kwargs: Any
+    *, timeout: httpx.Timeout | float = 10.0, resolve: Resolver | None = None, **kwargs: Any
 ) -> httpx.Client:
     """An ``httpx.Client`` for URLs users give: it never connects to a loopback, private,
     link-local or otherwise non-public address, whatever DNS answers (see the module)."""

@@ -65,6 +65,12 @@ DATA_CHECKED = [
     "POST /api/v1/delivery/customers",
     "POST /api/v1/delivery/customers/import",
     "POST /api/v1/delivery/predict/batch",
+    # A feed URL must be public and resolve (no name resolves in tests); a refresh needs
+    # a feed.
+    "PUT /api/v1/delivery/customers/{customer_id}/calendar/feed",
+    # Any bytes fit the upload's schema; only an iCalendar file is a calendar.
+    "PUT /api/v1/delivery/customers/{customer_id}/calendar",
+    "POST /api/v1/delivery/customers/{customer_id}/calendar/refresh",
     "PATCH /api/v1/delivery/customers/{customer_id}",
     "POST /api/v1/delivery/customers/{customer_id}/attempts",
     "GET /api/v1/delivery/customers/{customer_id}/events",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from typer import Typer
@@ -14,7 +15,7 @@ from foresight.apps.delivery import cli, demo, predict_routes, router, state
 from foresight.apps.delivery.model import MODEL_NAME, HistoryRule, rule_from_version
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.service import DeliveryService
-from foresight.platform.apps import App, ImportResult, Metric, ModelSpec
+from foresight.platform.apps import App, ImportResult, Metric, ModelSpec, TaskSpec
 from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
 from foresight.platform.schemas import OutcomeIn
@@ -23,6 +24,10 @@ from foresight.platform.training import Progress, TrainingOutcome
 
 def _train(platform: Platform, progress: Progress) -> TrainingOutcome:
     return platform.service_of(DeliveryService).train(progress)
+
+
+def _refresh_feeds(platform: Platform) -> dict[str, int]:
+    return platform.service_of(DeliveryService).refresh_due_feeds()
 
 
 class DeliveryApp(App):
@@ -56,6 +61,31 @@ class DeliveryApp(App):
                 task="binary",
             )
         ]
+
+    def tasks(self) -> list[TaskSpec]:
+        return [
+            TaskSpec(
+                "calendar-refresh",
+                "Fetch the calendar feeds not checked for an hour",
+                self.settings.calendar_refresh_schedule,
+                _refresh_feeds,
+            )
+        ]
+
+    def health(self, platform: Platform) -> dict[str, dict[str, Any]]:
+        # A dead feed degrades one customer's answers (to history), not the service: it
+        # is reported, not a fault. Feed URLs are secrets: only their hosts are shown.
+        breakers = platform.service_of(DeliveryService).calendars.breakers.snapshot()
+        open_hosts = sorted(
+            {urlsplit(url).hostname or "?" for url, b in breakers.items() if b["state"] != "closed"}
+        )
+        return {
+            "calendar_feeds": {
+                "ok": True,
+                "open_breakers": len(open_hosts),
+                "hosts": open_hosts[:20],
+            }
+        }
 
     def routers(self) -> list[APIRouter]:
         return [router.router, predict_routes.router]

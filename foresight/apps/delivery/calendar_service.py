@@ -8,18 +8,20 @@ customer's ``version`` and ``state_version`` and publishes ``CustomerProfileUpda
 seconds and a unit holds the log's write lock. A file that cannot be used raises before
 anything is written, so the previous calendar stays as it was.
 
-Feeds (``PUT …/calendar/feed``, refresh) come in S4 and write through the same
+Feeds (``PUT …/calendar/feed``, refresh; ``feeds.py``) write through the same
 ``_replace`` and ``_publish``; only intervals are stored, never titles or places.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import httpx
 import numpy as np
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session, defer
@@ -27,9 +29,11 @@ from sqlalchemy.orm import Session, defer
 from foresight.apps.delivery import state, store
 from foresight.apps.delivery.calendars import CalendarLimits, ParsedCalendar, parse_busy
 from foresight.apps.delivery.epoch import EpochSeconds
+from foresight.apps.delivery.feeds import Feeds, feed_client
 from foresight.apps.delivery.inputs import NO_CALENDAR, Calendar
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.tables import BusyRow, CalendarRow, CustomerRow
+from foresight.platform.breakers import Breakers
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import Conflict
@@ -46,8 +50,10 @@ _BUSY = cast(Table, BusyRow.__table__)
 _INSERT_CHUNK = 5000
 
 
-class CalendarPart:
-    """Upload, read and delete a customer's calendar; give the model its busy time."""
+class CalendarPart(Feeds):
+    """Upload, read and delete a customer's calendar, or follow its feed (``Feeds``);
+    give the model its busy time. ``client`` fetches feeds (default: a public-only
+    client with the feed timeouts); ``breakers`` keeps one breaker per feed URL."""
 
     def __init__(
         self,
@@ -56,8 +62,20 @@ class CalendarPart:
         settings: DeliverySettings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        client: httpx.Client | None = None,
+        breakers: Breakers | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db, self.log, self.settings, self.clock = db, events, settings, clock
+        self.client = client or feed_client(
+            settings.feed_timeout_s,
+            settings.feed_connect_timeout_s,
+            allow_private=settings.feed_allow_private,
+        )
+        self.breakers = breakers or Breakers(
+            failures=settings.breaker_failures, reset_seconds=settings.breaker_reset_seconds
+        )
+        self.sleep = sleep
         self.limits = CalendarLimits(
             max_bytes=settings.calendar_max_bytes,
             max_components=settings.calendar_max_components,
@@ -105,14 +123,6 @@ class CalendarPart:
         raise Conflict(
             f"customer {customer_id!r} changed while its calendar was read; send it again"
         )
-
-    # ---- feeds (S4) ----------------------------------------------------------------------
-    # ``set_feed(customer_id, url, *, actor)`` and ``refresh(customer_id)`` go here: fetch
-    # through ``platform.outside.fetch`` (If-None-Match / If-Modified-Since, one breaker
-    # per host) outside any unit, then ``_replace`` with kind="feed" (a 304 only sets
-    # ``checked_at``; a failure keeps the busy rows and sets status "unavailable" and
-    # ``error``). A new URL is a calendar change (``_publish``); new content of the same
-    # feed is too, since ``state_version`` keys the prediction caches.
 
     # ---- reads -------------------------------------------------------------------------
     def status(self, customer_id: str) -> dict[str, Any]:
@@ -197,6 +207,9 @@ class CalendarPart:
         return found
 
     # ---- helpers -----------------------------------------------------------------------
+    def _status(self, cal: CalendarRow) -> dict[str, Any]:
+        return status_of(cal)
+
     def _peek(self, customer_id: str) -> tuple[str, str | None]:
         """The customer's zone and the sha256 of its stored upload (404 if not live)."""
         with self.db.session() as session:

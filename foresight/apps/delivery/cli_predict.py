@@ -3,6 +3,7 @@ terminal, and the helpers every delivery command uses to build and check a reque
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,8 +38,10 @@ def problems(exc: ValidationError) -> str:
 
 
 def body_of(cls: type[BaseModel], values: dict[str, Any]) -> Any:
+    """``values`` checked as the API checks a JSON body (the same strict fields), or the
+    command fails with one line per field."""
     try:
-        return cls.model_validate(values)
+        return cls.model_validate_json(json.dumps(values, default=str))
     except ValidationError as exc:
         fail(problems(exc))
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from foresight.api.bodies import size_text
 from foresight.api.deps import Reader, Writer, service_of
@@ -65,7 +65,10 @@ class CalendarStatus(BaseModel):
     instances: int | None = None
     floating_times: bool | None = None
     warnings: list[str] | None = None
-    busy_next_7_days: list[tuple[datetime, datetime, bool]] | None = None
+    # Lists, not tuples: a tuple's schema ("items": [...]) is not valid OpenAPI 3.1.
+    busy_next_7_days: list[list[datetime | bool]] | None = Field(
+        None, description="[start, end, all_day] of each busy interval (UTC)."
+    )
 
 
 def _version(if_match: str | None) -> int | None:
@@ -295,3 +298,42 @@ def delete_calendar(customer_id: CustomerId, service: Service, principal: Writer
     """Remove the customer's calendar and its busy intervals; answers the new status."""
     service.delete_calendar(customer_id, actor=principal.name)
     return service.calendars.status(customer_id)
+
+
+class FeedIn(BaseModel):
+    """A calendar feed: an ``.ics`` URL (http, https or webcal), e.g. Google Calendar's
+    "secret address in iCal format" or Outlook's published calendar link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000)
+
+
+@router.put(
+    "/customers/{customer_id}/calendar/feed",
+    response_model=CalendarStatus,
+    response_model_exclude_unset=True,
+    responses={
+        **NOT_FOUND,
+        422: {"description": "Not a public http(s) or webcal URL (named)."},
+    },
+)
+def update_calendar_feed(
+    customer_id: CustomerId, body: FeedIn, service: Service, principal: Writer
+) -> dict[str, Any]:
+    """Follow a calendar feed and fetch it now. A fetch that fails answers 200 with
+    ``status: "unavailable"`` and its ``error``; predictions then rest on history."""
+    return service.set_feed(customer_id, body.url, actor=principal.name)
+
+
+@router.post(
+    "/customers/{customer_id}/calendar/refresh",
+    response_model=CalendarStatus,
+    response_model_exclude_unset=True,
+    responses={**NOT_FOUND, 422: {"description": "The customer has no calendar feed."}},
+)
+def refresh_calendar(
+    customer_id: CustomerId, service: Service, principal: Writer
+) -> dict[str, Any]:
+    """Fetch the customer's calendar feed now (the scheduler does it every hour)."""
+    return service.refresh_feed(customer_id, actor=principal.name)

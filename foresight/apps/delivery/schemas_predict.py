@@ -29,8 +29,11 @@ class AvailabilityRequest(BaseModel):
     customer_id: str = Field(max_length=100, examples=["c-00042"])
     window_start: datetime = Field(examples=["2025-06-03T14:00:00-04:00"])
     window_end: datetime = Field(examples=["2025-06-03T16:00:00-04:00"])
-    explain: bool = Field(True, description="Say which inputs moved the probability most.")
-    top: int = Field(3, ge=1, le=10, description="How many factors to name.")
+    # Strict: JSON's 0 is not false, nor "3" a number (a schema says so; lax parsing not).
+    explain: bool = Field(
+        True, strict=True, description="Say which inputs moved the probability most."
+    )
+    top: int = Field(3, ge=1, le=10, strict=True, description="How many factors to name.")
 
     @field_validator("customer_id")
     @classmethod
@@ -64,10 +67,10 @@ class Evidence(BaseModel):
 
 class CalendarInfo(BaseModel):
     status: Literal["none", "fresh", "stale", "unavailable"]
-    conflicts: list[tuple[datetime, datetime]] = Field(
+    conflicts: list[list[datetime]] = Field(
         default_factory=list,
-        description="Busy intervals of the calendar over the window(s) asked about (UTC, "
-        "the first 20); empty when the calendar is not known there.",
+        description="[start, end] of the calendar's busy intervals over the window(s) "
+        "asked about (UTC, the first 20); empty when the calendar is not known there.",
     )
 
 
@@ -125,13 +128,18 @@ class OptimalTimeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     customer_id: str = Field(max_length=100, examples=["c-00042"])
-    date: dt.date | None = Field(None, description="One local date; or give date_from/date_to.")
-    date_from: dt.date | None = Field(None, description="First local date of a range.")
-    date_to: dt.date | None = Field(
-        None, description=f"Last local date of the range (inclusive; at most {MAX_DAYS} days)."
+    # Strict types (a date as text, never a number of seconds; JSON's 0 is not false).
+    date: dt.date | None = Field(
+        None, strict=True, description="One local date; or give date_from/date_to."
     )
-    window_minutes: int = Field(30, ge=15, le=720, multiple_of=15)
-    top_k: int = Field(3, ge=1, le=20, description="How many windows to return.")
+    date_from: dt.date | None = Field(None, strict=True, description="First local date of a range.")
+    date_to: dt.date | None = Field(
+        None,
+        strict=True,
+        description=f"Last local date of the range (inclusive; at most {MAX_DAYS} days).",
+    )
+    window_minutes: int = Field(30, ge=15, le=720, multiple_of=15, strict=True)
+    top_k: int = Field(3, ge=1, le=20, strict=True, description="How many windows to return.")
     earliest: str | None = Field(
         None,
         description="Local time the first window may start (HH:MM); default: the "
@@ -142,9 +150,11 @@ class OptimalTimeRequest(BaseModel):
         description="Local time the last window must end by (HH:MM; 24:00 = midnight); "
         "default: the business end (FORESIGHT_DELIVERY_BUSINESS_END, 21:00).",
     )
-    respect_preferences: bool = Field(True, description="Leave out windows the customer blocked.")
+    respect_preferences: bool = Field(
+        True, strict=True, description="Leave out windows the customer blocked."
+    )
     allow_conflicts: bool = Field(
-        False, description="Offer windows the customer's calendar shows as busy."
+        False, strict=True, description="Offer windows the customer's calendar shows as busy."
     )
 
     @field_validator("customer_id")

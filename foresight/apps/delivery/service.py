@@ -28,7 +28,7 @@ from foresight.apps.delivery.schemas import (
 from foresight.apps.delivery.schemas_predict import AvailabilityRequest, OptimalTimeRequest
 from foresight.apps.delivery.training_frame import training_frame
 from foresight.apps.delivery.weather import Climatology
-from foresight.platform.errors import InvalidInput
+from foresight.platform.errors import ForesightError, InvalidInput
 from foresight.platform.monitor import Outcome
 from foresight.platform.runtime import Platform
 from foresight.platform.schemas import OutcomeIn
@@ -161,6 +161,31 @@ class DeliveryService:
             self.calendars.delete(customer_id, actor=actor)
         finally:
             self.predictions.forget(customer_id)
+
+    def set_feed(self, customer_id: str, url: str, *, actor: str | None) -> dict[str, Any]:
+        try:
+            return self.calendars.set_feed(customer_id, url, actor=actor)
+        finally:
+            self.predictions.forget(customer_id)
+
+    def refresh_feed(self, customer_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        try:
+            return self.calendars.refresh(customer_id, actor=actor)
+        finally:
+            self.predictions.forget(customer_id)
+
+    def refresh_due_feeds(self) -> dict[str, int]:
+        """The scheduled refresh: every feed not checked for ``feed_ttl_minutes``; a feed
+        that fails is marked unavailable (counted), never an error of the task."""
+        counts = {"fresh": 0, "unavailable": 0, "skipped": 0}
+        for customer_id in self.calendars.due_feeds(self.p.clock()):
+            try:
+                status = self.refresh_feed(customer_id, actor="scheduler")
+            except ForesightError:  # deleted or changed meanwhile: the next run sees it
+                counts["skipped"] += 1
+                continue
+            counts["fresh" if status["status"] == "fresh" else "unavailable"] += 1
+        return counts
 
     # ---- training ----------------------------------------------------------------------
     def history_params(self, prior: float) -> HistoryParams:

@@ -5,6 +5,7 @@ and counted; one event per request)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -117,7 +118,7 @@ def test_choose_leaves_out_by_the_first_reason_and_ranks_ties_earliest_first() -
 )
 def test_a_bad_request_is_refused_with_what_to_fix(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        OptimalTimeRequest.model_validate({"customer_id": "c-1", **values})
+        OptimalTimeRequest.model_validate_json(json.dumps({"customer_id": "c-1", **values}))
 
 
 def test_a_request_reads_its_days_and_hours() -> None:
