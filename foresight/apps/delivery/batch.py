@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from foresight.apps.delivery.batch_scoring import PAIR_COLUMNS, score_pairs
-from foresight.platform.csvfile import count_lines, detect_encoding, read_csv_header
+from foresight.platform.csvfile import detect_encoding, read_csv_header
 from foresight.platform.errors import InvalidInput, PayloadTooLarge
 from foresight.platform.jobs import MAX_ERRORS, Job, JobContext
 
@@ -48,7 +48,6 @@ def run_batch(service: DeliveryService, ctx: JobContext) -> dict[str, Any]:
     """Job body: score the uploaded file or the stored pairs chunk by chunk."""
     chunks: Iterator[pd.DataFrame]
     if ctx.input_file is not None:
-        ctx.progress(done=0, total=max(count_lines(ctx.input_file) - 1, 0))  # approximate
         chunks = csv_chunks(ctx.input_file, ctx.params.get("encoding") or "utf-8")
     else:
         chunks = (pd.DataFrame.from_records(c) for c in ctx.input_chunks())
@@ -62,10 +61,10 @@ def run_batch(service: DeliveryService, ctx: JobContext) -> dict[str, Any]:
         first += len(chunk)
         version = out.model_version or version
         ctx.emit(out.results)
-        served = service.predictions.serve()
         for customer_id, windows, basis in out.per_customer:
+            assert out.served is not None  # it scored: the model that did names the events
             service.predictions.requested(
-                customer_id, "batch", windows, served, basis, job_id=ctx.job_id
+                customer_id, "batch", windows, out.served, basis, job_id=ctx.job_id
             )
         scored += len(out.results)
         rejected += len(out.errors)
@@ -114,16 +113,21 @@ def submit_file(service: DeliveryService, path: Path) -> Job:
             f"{UPLOAD} lacks the column(s) {', '.join(missing)}; it needs "
             f"{', '.join(PAIR_COLUMNS)} (has: {', '.join(header[:20])})"
         )
-    lines = count_lines(path) - 1
-    if lines < 1 and next(csv_chunks(path, encoding, 1), pd.DataFrame()).empty:
+    # Read through once now: a file the job could not parse is a 422 here, and the
+    # limit counts rows as the job will read them (not newlines: quotes, CR-only files).
+    try:
+        rows = sum(len(chunk) for chunk in csv_chunks(path, encoding))
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{UPLOAD} cannot be read as CSV: {str(exc)[:300]}") from None
+    if rows < 1:
         raise InvalidInput(f"{UPLOAD} has a header but no rows")
-    _limit(service, lines)
+    _limit(service, rows)
     job, _future = service.p.jobs.submit(
         app="delivery",
         kind=KIND,
         fn=partial(run_batch, service),
         params={"encoding": encoding},
         input_file=path,
-        total=max(lines, 0),
+        total=rows,
     )
     return job

@@ -33,6 +33,7 @@ from foresight.apps.delivery.features import describe
 from foresight.apps.delivery.history import History
 from foresight.apps.delivery.inputs import MODEL_FEATURES, matrix
 from foresight.apps.delivery.predictor import profile_of
+from foresight.platform.serving import Served
 
 if TYPE_CHECKING:
     from foresight.apps.delivery.service import DeliveryService
@@ -46,7 +47,8 @@ RESULT_COLUMNS = (
     "calendar_conflict",
     "model_version",
 )
-_OFFSET = re.compile(r"(?:Z|z|[+-]\d{2}(?::?\d{2})?)$")
+# A time, then its offset: "2025-06-03" ends in "-03" but carries no offset.
+_OFFSET = re.compile(r"[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)$")
 _COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
 _MIN, _MAX = pd.Timedelta(minutes=MIN_WINDOW_MINUTES), pd.Timedelta(hours=MAX_WINDOW_HOURS)
 
@@ -58,6 +60,7 @@ class Scored:
     results: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     model_version: str | None = None
+    served: Served | None = None  # the model that scored the chunk
     # (customer_id, [(start, end, p), ...]) per customer scored, for their events
     per_customer: list[tuple[str, list[tuple[datetime, datetime, float]], str]] = field(
         default_factory=list
@@ -177,7 +180,7 @@ def score_pairs(service: DeliveryService, frame: pd.DataFrame, first_row: int = 
     )
     basis = np.where(unread, "history_only", "model")
     label = served.label
-    out.model_version = label
+    out.model_version, out.served = label, served
     out.results = [
         {
             "row": int(r),

@@ -11,7 +11,7 @@ attempts themselves are what the next training reads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from foresight.apps.delivery import state
@@ -21,7 +21,7 @@ from foresight.platform.errors import InvalidInput
 from foresight.platform.events import Event, EventLog
 from foresight.platform.monitor import Outcome
 
-SEARCHED = 200  # the customer's latest predictions looked through for a match
+SEARCHED = 1000  # the customer's latest predictions looked through for a match
 _YES = {"1", "true", "yes", "delivered", "home"}
 _NO = {"0", "false", "no", "failed", "not_delivered", "not_home", "no_answer"}
 
@@ -56,10 +56,16 @@ def observed_value(value: Any) -> float:
 
 
 def _window_p(event: Event, at: datetime) -> float | None:
-    for start, end, p in event.payload.get("windows", []):
-        begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
-        if begin <= at <= finish + LATE_LOG:
-            return float(p)
+    """The probability of the window holding ``at``: one that contains it first (an
+    optimal-time answer's windows touch), else one it follows by at most ``LATE_LOG``."""
+    windows = [
+        (datetime.fromisoformat(s), datetime.fromisoformat(e), float(p))
+        for s, e, p in event.payload.get("windows") or []
+    ]
+    for late in (timedelta(0), LATE_LOG):
+        for begin, finish, p in windows:
+            if begin <= at <= finish + late and (late or at < finish):
+                return p
     return None
 
 

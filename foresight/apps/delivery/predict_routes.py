@@ -114,7 +114,7 @@ async def submit_batch(request: Request, principal: Predictor) -> JobAccepted:
     a CSV upload with columns customer_id, window_start, window_end. Follow the job's
     URLs; a bad pair is a row error in the job, not a refused batch."""
     service = service_from(request, DeliveryService)
-    if request.headers.get("content-type", "").startswith("application/json"):
+    if request.headers.get("content-type", "").lower().startswith("application/json"):
         body = await request.body()
         job = await run_in_threadpool(
             lambda: batch.submit(

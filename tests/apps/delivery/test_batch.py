@@ -103,6 +103,7 @@ def test_every_pair_gets_what_availability_answers(world: Any) -> None:
         ({"customer_id": ""}, "customer_id", "is required"),
         ({"customer_id": "a b"}, "customer_id", "letters, digits and . _ : -"),
         ({"window_start": "2025-04-02T14:00:00"}, "window_start", "needs a UTC offset"),
+        ({"window_start": "2025-04-02"}, "window_start", "needs a UTC offset"),
         ({"window_end": "tomorrow"}, "window_end", "needs a UTC offset"),
         ({"window_end": "2025-13-02T16:00:00Z"}, "window_end", "not an ISO 8601 date-time"),
         ({"window_start": "1999-04-02T14:00:00Z"}, "window_start", "between 2000 and 2100"),
@@ -202,6 +203,12 @@ def test_a_csv_batch_and_its_refusals(api: Api) -> None:
     seven = {"customer_id": "b-1", "window_start": GOOD[0], "window_end": GOOD[1]}
     too_many = api.post("/predict/batch", json={"pairs": [seven] * 7})
     assert too_many.status_code == 413 and "7 pairs is more than 6" in too_many.text
+    # Rows, not newlines, are counted: seven rows separated by CR alone are seven.
+    cr = "customer_id,window_start,window_end\r" + f"b-1,{GOOD[0]},{GOOD[1]}\r" * 7
+    assert api.post("/predict/batch", content=cr, headers=headers).status_code == 413
+    broken = 'customer_id,window_start,window_end\nb-1,{0},{1}\n"b-2,{0}\n'.format(*GOOD)
+    unreadable = api.post("/predict/batch", content=broken, headers=headers)
+    assert unreadable.status_code == 422 and "cannot be read as CSV" in unreadable.text
     typed = api.post("/predict/batch", json={"pairs": [seven | {"customer_id": 5}]})
     assert refused(typed, 422) == ["pairs.0.customer_id"]
     assert refused(api.post("/predict/batch", json={"pairs": []}), 422) == ["pairs"]

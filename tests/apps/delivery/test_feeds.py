@@ -88,7 +88,9 @@ def test_a_feed_is_fetched_kept_and_confirmed_with_its_etag(world: Any) -> None:
     api.post("/customers/f-1/calendar/refresh")
     assert api.get("/customers/f-1").json()["version"] == version + 1
     events = api.get("/customers/f-1/events", params={"types": state.PROFILE_UPDATED}).json()
-    assert events[-1]["payload"]["changes"]["calendar"]["kind"] == "feed"
+    ref = events[-1]["payload"]["changes"]["calendar"]
+    assert ref["kind"] == "feed" and ref["host"] == "calendars.example.com"
+    assert "secret" not in str(events)  # a feed's URL is its secret: never in the log
 
 
 @pytest.mark.parametrize(
@@ -118,7 +120,8 @@ def test_a_failed_fetch_keeps_the_intervals_and_answers_from_history(
     assert failed.status_code == 200, failed.text
     status = failed.json()
     assert status["status"] == "unavailable" and error in status["error"], status
-    assert api.get("/customers/f-1/calendar").json()["instances"] == 1  # still stored
+    kept = api.get("/customers/f-1/calendar").json()["busy_next_7_days"]
+    assert kept == [["2025-06-03T18:00:00Z", "2025-06-03T19:30:00Z", False]]  # still stored
     answer = availability(api)
     assert answer["basis"] == "history_only" and answer["calendar"]["status"] == "unavailable"
     assert any("calendar unavailable" in w for w in answer["warnings"])
@@ -127,13 +130,14 @@ def test_a_failed_fetch_keeps_the_intervals_and_answers_from_history(
 
 def test_five_failures_open_the_breaker_and_the_sixth_call_is_not_made(world: Any) -> None:
     api, server = world.api, world.server
+    assert put_feed(api).json()["status"] == "fresh"  # one good call
     server.reply = lambda r: httpx.Response(503)
-    first = put_feed(api).json()  # three attempts
+    first = api.post("/customers/f-1/calendar/refresh").json()  # three failed attempts
     assert first["status"] == "unavailable"
     second = api.post("/customers/f-1/calendar/refresh").json()  # two more: five failures
-    assert len(server.requests) == 5 and "next try in 300 s" in second["error"]
+    assert len(server.requests) == 6 and "next try in 300 s" in second["error"]
     third = api.post("/customers/f-1/calendar/refresh").json()
-    assert len(server.requests) == 5 and "is unavailable" in third["error"]
+    assert len(server.requests) == 6 and "is unavailable" in third["error"]
     # /health names the host (never the secret URL) and stays healthy: one dead feed
     # degrades one customer's answers, not the service.
     health = api.client.get("/health", headers=api.keys["admin"])
@@ -172,3 +176,37 @@ def test_the_scheduled_refresh_fetches_feeds_not_checked_for_an_hour(world: Any)
     assert datetime.fromisoformat(api.get("/customers/f-1/calendar").json()["checked_at"]) > (
         datetime(2025, 6, 2, 13, tzinfo=UTC)
     )
+
+
+def test_a_new_feed_that_fails_leaves_the_calendar_as_it_was(world: Any) -> None:
+    api, server = world.api, world.server
+    upload = api.call(
+        "PUT", "/customers/f-1/calendar", content=ics(), headers={"Content-Type": "text/calendar"}
+    )
+    assert upload.status_code == 200, upload.text
+    before = api.get("/customers/f-1/calendar").json()
+    version = api.get("/customers/f-1").json()["version"]
+    for reply, error in [
+        (lambda r: httpx.Response(500), "answered HTTP 500"),
+        (lambda r: httpx.Response(304), "304 Not Modified to a request for the whole file"),
+        (lambda r: httpx.Response(200, content=b"BEGIN:nothing"), "not an iCalendar file"),
+    ]:
+        server.reply = reply
+        answer = put_feed(api).json()
+        assert answer["status"] == "unavailable" and error in answer["error"], answer
+        assert answer["error"].endswith("the calendar stays as it was")
+        assert api.get("/customers/f-1/calendar").json() == before
+        assert api.get("/customers/f-1").json()["version"] == version
+
+
+def test_a_not_modified_feed_rolls_its_horizon_forward(world: Any) -> None:
+    api, server = world.api, world.server
+    weekly = ics().replace(b"SUMMARY:gym", b"RRULE:FREQ=WEEKLY\r\nSUMMARY:gym")
+    server.reply = lambda r: httpx.Response(200, content=weekly, headers={"ETag": '"w"'})
+    assert put_feed(api).json()["status"] == "fresh"
+    clock = api.client.app.state.platform.clock
+    clock.now = clock.now + timedelta(days=70)  # past the 60-day horizon of the first fetch
+    server.reply = lambda r: httpx.Response(304)
+    assert api.post("/customers/f-1/calendar/refresh").json()["status"] == "fresh"
+    busy = api.get("/customers/f-1/calendar").json()["busy_next_7_days"]
+    assert len(busy) == 1 and busy[0][0].startswith("2025-08-12T18:00")  # 10 weeks on

@@ -5,7 +5,7 @@ matched the same way, by customer and time or by prediction id."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,3 +119,21 @@ def test_posted_outcomes_match_by_customer_and_time_or_by_id(api: Api) -> None:
     ]:
         bad = api.post(OUTCOMES, json={"outcomes": [item]})
         assert refused(bad, 422) == ["outcomes.0"] and message in bad.json()["detail"], item
+
+
+def test_a_time_is_judged_by_the_window_that_holds_it_before_a_late_log() -> None:
+    from foresight.apps.delivery.outcomes import _window_p
+    from foresight.platform.events import Event
+
+    at = datetime(2025, 6, 3, 11, 30, tzinfo=UTC)
+    windows = [
+        ["2025-06-03T10:00:00+00:00", "2025-06-03T11:00:00+00:00", 0.9],  # ended 30 min ago
+        ["2025-06-03T11:00:00+00:00", "2025-06-03T12:00:00+00:00", 0.2],  # holds 11:30
+    ]
+    event = Event(1, state.PREDICTION_REQUESTED, "k", {"windows": windows}, at, at, "i")
+    assert _window_p(event, at) == 0.2
+    late = datetime(2025, 6, 3, 12, 40, tzinfo=UTC)  # logged 40 min after the last window
+    assert _window_p(event, late) == 0.2
+    assert _window_p(event, late + timedelta(hours=1)) is None
+    empty = Event(2, state.PREDICTION_REQUESTED, "k", {"windows": None}, at, at, "i")
+    assert _window_p(empty, at) is None
