@@ -30,6 +30,10 @@ def _refresh_feeds(platform: Platform) -> dict[str, int]:
     return platform.service_of(DeliveryService).refresh_due_feeds()
 
 
+def _refresh_weather(platform: Platform) -> dict[str, int]:
+    return platform.service_of(DeliveryService).refresh_weather()
+
+
 class DeliveryApp(App):
     name = "delivery"
     title = "Delivery"
@@ -69,7 +73,14 @@ class DeliveryApp(App):
                 "Fetch the calendar feeds not checked for an hour",
                 self.settings.calendar_refresh_schedule,
                 _refresh_feeds,
-            )
+            ),
+            TaskSpec(
+                "weather-refresh",
+                "Fetch the weather forecast of every customer zone's place",
+                self.settings.weather_refresh_schedule,
+                _refresh_weather,
+                lambda platform: self.settings.weather_url is not None,
+            ),
         ]
 
     def health(self, platform: Platform) -> dict[str, dict[str, Any]]:

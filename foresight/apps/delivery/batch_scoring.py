@@ -29,9 +29,12 @@ from foresight.apps.delivery.checks import (
     duration_text,
     offset_message,
 )
+from foresight.apps.delivery.epoch import recent_outcomes
 from foresight.apps.delivery.features import describe
+from foresight.apps.delivery.forecast import apply_forecast
 from foresight.apps.delivery.history import History
 from foresight.apps.delivery.inputs import MODEL_FEATURES, matrix
+from foresight.apps.delivery.optimal import WEATHER_COLUMNS
 from foresight.apps.delivery.predictor import profile_of
 from foresight.platform.serving import Served
 
@@ -155,7 +158,7 @@ def score_pairs(service: DeliveryService, frame: pd.DataFrame, first_row: int = 
         return out
     known = sorted(live)
     keep = settings.history_max_attempts
-    history = store.recent_outcomes(service.p.db, known, keep=keep)
+    history = recent_outcomes(service.p.db, known, keep=keep)
     now = service.p.clock()
     calendars = service.calendars.calendars_for(known, now=now)
     served = predictions.serve()
@@ -172,7 +175,9 @@ def score_pairs(service: DeliveryService, frame: pd.DataFrame, first_row: int = 
         at, delivered = history.get(cid, (np.empty(0, np.int64), np.empty(0, bool)))
         hist = History.from_times(at, delivered, profile.tz)
         w = describe(start[idx], end[idx], profile.tz)
-        x[idx] = matrix(profile, hist, calendars[cid], w, params=params, climate=climate)
+        block = matrix(profile, hist, calendars[cid], w, params=params, climate=climate)
+        apply_forecast(block, w.start, w.end, service.forecast_of(profile), WEATHER_COLUMNS)
+        x[idx] = block
     p = np.clip(served.model.predict(x), 0.0, 1.0)
     busy = x[:, _COLUMN["cal_busy_share"]] > 0
     unread = np.array([calendars[c].status != "none" for c in cids]) & (

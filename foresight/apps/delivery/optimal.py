@@ -23,6 +23,7 @@ import numpy as np
 from foresight.apps.delivery import state
 from foresight.apps.delivery.checks import EARLIEST, LATEST
 from foresight.apps.delivery.features import WEEKDAYS, Windows, describe, grid_windows, wall_hours
+from foresight.apps.delivery.forecast import Forecast, apply_forecast
 from foresight.apps.delivery.history import HistoryParams
 from foresight.apps.delivery.inputs import MODEL_FEATURES, holidays, matrix
 from foresight.apps.delivery.schemas import DeliverySettings
@@ -33,6 +34,7 @@ from foresight.platform.events import NewEvent
 from foresight.platform.serving import Served
 
 _COLUMN = {name: i for i, name in enumerate(MODEL_FEATURES)}
+WEATHER_COLUMNS = slice(_COLUMN["precip_mm"], _COLUMN["temp_c"] + 1)  # forecast's order
 
 
 def span(days: Sequence[date], tz: ZoneInfo, *, first: time, last: time, minutes: int) -> Windows:
@@ -102,6 +104,7 @@ class Planning:
     climate: Callable[[], Climatology]
     emit: Callable[[NewEvent], None]
     clock: Callable[[], datetime]
+    forecast_of: Callable[[Any], Forecast | None]
 
     def context(self, customer_id: str) -> Any:
         raise NotImplementedError
@@ -109,8 +112,9 @@ class Planning:
     def params(self, served: Served) -> HistoryParams:
         raise NotImplementedError
 
-    def scored(self, ctx: Any, served: Served, w: Windows) -> tuple[np.ndarray, np.ndarray]:
-        """The model inputs of the windows ``w`` for the customer ``ctx`` and P(delivered)."""
+    def scored(self, ctx: Any, served: Served, w: Windows) -> tuple[np.ndarray, np.ndarray, str]:
+        """The model inputs of the windows ``w`` for the customer ``ctx``, P(delivered),
+        and the weather's source ("http" when a cached forecast covered every window)."""
         x = matrix(
             ctx.profile,
             ctx.history,
@@ -119,7 +123,9 @@ class Planning:
             params=self.params(served),
             climate=self.climate(),
         )
-        return x, np.clip(served.model.predict(x), 0.0, 1.0)
+        forecast = self.forecast_of(ctx.profile)
+        covered = apply_forecast(x, w.start, w.end, forecast, WEATHER_COLUMNS)
+        return x, np.clip(served.model.predict(x), 0.0, 1.0), "http" if covered else "climatology"
 
     def requested(
         self,
@@ -161,9 +167,9 @@ class Planning:
             raise InvalidInput(str(exc), details=[{"field": field, "message": str(exc)}]) from None
         w = span(body.days(), tz, first=first, last=last, minutes=body.window_minutes)
         if len(w):
-            x, p = self.scored(ctx, served, w)
+            x, p, source = self.scored(ctx, served, w)
         else:  # a clock change skipped every hour asked for
-            x, p = np.zeros((0, len(MODEL_FEATURES))), np.zeros(0)
+            x, p, source = np.zeros((0, len(MODEL_FEATURES))), np.zeros(0), "none"
         busy = x[:, _COLUMN["cal_busy_share"]] > 0
         preferred = x[:, _COLUMN["preferred"]] > 0
         now = self.clock()
@@ -233,7 +239,7 @@ class Planning:
                     else []
                 ),
             },
-            "weather": {"source": "climatology"},
+            "weather": {"source": source},
             "holidays": {day.isoformat(): name for day, name in names.items()},
             "warnings": warnings,
             "generated_at": now,
@@ -257,7 +263,7 @@ class Planning:
         # One window per clock hour: a skipped hour stays empty, a repeated one is 2 h.
         start, end, cells = wall_hours(days, tz)
         w = describe(start, end, tz)
-        _, p = self.scored(ctx, served, w)
+        _, p, _ = self.scored(ctx, served, w)
         predicted: list[list[float | None]] = [[None] * 24 for _ in range(7)]
         for cell, value in zip(cells.tolist(), p.tolist(), strict=True):
             predicted[cell // 24][cell % 24] = round(value, 4)

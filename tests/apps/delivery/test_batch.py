@@ -18,11 +18,12 @@ import pytest
 from foresight.apps.delivery import state
 from foresight.apps.delivery.batch_scoring import check_pairs, score_pairs
 from foresight.apps.delivery.customers import CustomerPart
+from foresight.apps.delivery.epoch import recent_outcomes
 from foresight.apps.delivery.schemas import DeliverySettings
 from foresight.apps.delivery.schemas_predict import AvailabilityRequest
 from foresight.apps.delivery.service import DeliveryService
 from foresight.apps.delivery.sim import SimConfig, simulate
-from foresight.apps.delivery.store import attempts_of, recent_outcomes
+from foresight.apps.delivery.store import attempts_of
 from foresight.platform.events import DatabaseEventLog
 from foresight.platform.runtime import Platform
 from tests.apps.delivery.helpers import Api, migrated, new, refused, serving
