@@ -143,7 +143,7 @@ def in_process(data_dir: Path, sent: list[dict[str, Any]], calls: int) -> dict[s
     platform = Platform.create(Settings(data_dir=data_dir, apps=["foresight.apps.delivery"]))
     try:
         service = platform.service_of(DeliveryService)
-        requests = [OptimalTimeRequest.model_validate(b) for b in sent]
+        requests = [OptimalTimeRequest.model_validate_json(json.dumps(b)) for b in sent]
         for body in requests:  # warm every context and the model
             service.optimal_time(body)
         took = []
