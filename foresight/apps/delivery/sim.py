@@ -261,10 +261,18 @@ class SimResult:
             self._events[customer_id], tz=self.tz, form=h.form, stamp=stamp, name=customer_id
         )
 
-    def household_days(self, customer_id: str, day0: date, n: int = 1) -> HouseholdDays:
+    def household_days(
+        self,
+        customer_id: str,
+        day0: date,
+        n: int = 1,
+        *,
+        replace: tuple[Household, HouseholdCalendar] | None = None,
+    ) -> HouseholdDays:
         """The household's latent plans, P(home) and p_true on n local days from ``day0``
-        (days outside the simulated period replay their weather on the fly)."""
-        h, cal = self.household(customer_id), self._events[customer_id]
+        (days outside the simulated period replay their weather on the fly); ``replace``
+        swaps in an edited household and calendar (``sim_observable``)."""
+        h, cal = replace or (self.household(customer_id), self._events[customer_id])
         days = self._days
         if not (days.day0 <= day0 and (day0 - days.day0).days + n <= days.n):
             last = day0 + timedelta(days=n - 1)
