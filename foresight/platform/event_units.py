@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, Table, select, text
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -23,11 +23,13 @@ from foresight.platform.errors import InvalidInput
 
 MAX_TYPE = 100
 MAX_KEY = 200
+MAX_STREAM = 64
+MAX_PARTITIONS = 1024  # partitions of one stream; a record's partition is below this
 # SQLite's rowid alias must be declared INTEGER; PostgreSQL gets a 64-bit sequence.
 OffsetType = BigInteger().with_variant(Integer(), "sqlite")
 # One advisory lock id ("foresigh" in ASCII) that every publisher on PostgreSQL takes.
 _PUBLISH_LOCK = 0x666F726573696768
-_CHUNK = 500  # rows per INSERT: 7 columns x 500 stays far below bind-parameter limits
+_CHUNK = 500  # rows per INSERT: 9 columns x 500 stays far below bind-parameter limits
 
 
 class EventRow(Base):
@@ -35,6 +37,8 @@ class EventRow(Base):
     __table_args__ = (
         # One entity's events, in log order, either way (``read_key``).
         Index("ix_events_key_id", "key", "id"),
+        # One stream partition's records in order (``streams.DatabaseStream.read``).
+        Index("ix_events_stream_partition_id", "stream", "stream_partition", "id"),
         # AUTOINCREMENT stops SQLite reusing the ids of purged newest rows as new offsets.
         {"sqlite_autoincrement": True},
     )
@@ -46,17 +50,24 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     idempotency_key: Mapped[str] = mapped_column(String(MAX_KEY), unique=True)
+    # A stream's record (``streams.py``) names its stream and partition; the log's own
+    # readers (``read``, ``consume``, webhooks, retention) pass over such rows.
+    stream: Mapped[str | None] = mapped_column(String(MAX_STREAM), nullable=True)
+    stream_partition: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to publish; ``occurred_at`` defaults to now, the key to a fresh uuid4."""
+    """An event to publish; ``occurred_at`` defaults to now, the key to a fresh uuid4.
+    ``stream`` and ``partition`` are set by a stream's append only."""
 
     type: str
     key: str
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
     idempotency_key: str | None = None
+    stream: str | None = None
+    partition: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,13 @@ def event_row(item: NewEvent, now: datetime) -> dict[str, Any]:
     if ikey is None:
         ikey = str(uuid.uuid4())
     check_text(ikey, "idempotency key", MAX_KEY)
+    if item.stream is not None:
+        check_text(item.stream, "stream name", MAX_STREAM)
+        part = item.partition
+        if isinstance(part, bool) or not isinstance(part, int) or not 0 <= part < MAX_PARTITIONS:
+            raise InvalidInput(f"a stream record's partition must be 0..{MAX_PARTITIONS - 1}")
+    elif item.partition is not None:
+        raise InvalidInput("a partition belongs to a stream record; give the stream too")
     return {
         "type": item.type,
         "key": item.key,
@@ -196,6 +214,8 @@ def event_row(item: NewEvent, now: datetime) -> dict[str, Any]:
         "occurred_at": item.occurred_at or now,
         "recorded_at": now,
         "idempotency_key": ikey,
+        "stream": item.stream,
+        "stream_partition": item.partition,
     }
 
 

@@ -251,7 +251,8 @@ class DatabaseEventLog:
         _check_types(keep_types, "keep_types")
         with self.db.session() as session:
             floor = session.scalar(select(func.min(EventOffsetRow.offset)))
-            stmt = delete(EventRow).where(EventRow.recorded_at < before)
+            # A stream's records go with the stream's trim, behind its checkpoints.
+            stmt = delete(EventRow).where(EventRow.recorded_at < before, EventRow.stream.is_(None))
             if floor is not None:
                 stmt = stmt.where(EventRow.id <= floor)
             if keep_types:
@@ -276,7 +277,9 @@ def _after(since: int, *, limit: int, types: Collection[str] | None) -> Select[E
     _check_offset(since, "since")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
-    query = select(EventRow).where(EventRow.id > since)
+    # A stream's records are read through the stream (its partitions and checkpoints):
+    # a reader of the whole log, such as a "*" webhook, never sees them.
+    query = select(EventRow).where(EventRow.id > since, EventRow.stream.is_(None))
     if types is not None:
         _check_types(types, "types")
         query = query.where(EventRow.type.in_(list(types)))

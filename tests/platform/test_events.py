@@ -513,6 +513,8 @@ class TestDatabaseEventLog(EventLogContract):
             "occurred_at",
             "recorded_at",
             "idempotency_key",
+            "stream",  # 0010: a stream's records (streams.py) live here too
+            "stream_partition",
         }
         assert {c["name"] for c in inspector.get_columns("event_offsets")} == {
             "consumer",
@@ -527,6 +529,7 @@ class TestDatabaseEventLog(EventLogContract):
         } == {
             "ix_events_key_id",  # also answers key = ?, so key has no index of its own (0008)
             "ix_events_type",
+            "ix_events_stream_partition_id",
         }
         by_name = {i["name"]: i["column_names"] for i in inspector.get_indexes("events")}
         assert by_name["ix_events_key_id"] == ["key", "id"]

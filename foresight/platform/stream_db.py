@@ -1,0 +1,178 @@
+"""The embedded stream: a stream's records are rows of the platform's ``events`` table.
+
+An append is one event-log unit, so it is durable when it returns and positions (row
+ids) become visible in order: the log's publish lock guarantees that no reader passes id
+10 while id 9 is still to commit. Acknowledging and re-claiming are no-ops here: the
+checkpoint (``stream_leases``) is the acknowledgement, and taking a partition's lease
+over is the re-claim. A reader in the appending process is woken at once; others poll
+within ``block_ms``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+
+from foresight.platform.db.base import utcnow
+from foresight.platform.db.engine import Database
+from foresight.platform.errors import InvalidInput
+from foresight.platform.event_units import MAX_STREAM, EventRow, NewEvent, check_text, open_unit
+from foresight.platform.streams import (
+    START,
+    Entry,
+    Position,
+    Record,
+    StoredRecord,
+    check_positions,
+    partition_of,
+)
+
+_POLL_S = 0.05  # how often a blocked read looks again for another process's appends
+
+
+class DatabaseStream:
+    """Stream ``name`` of ``partitions`` partitions in the database ``db``."""
+
+    durable = True
+
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        partitions: int,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        check_text(name, "stream name", MAX_STREAM)
+        if isinstance(partitions, bool) or not isinstance(partitions, int):
+            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
+        if not 1 <= partitions <= 1024:
+            raise InvalidInput(f"a stream has 1 to 1024 partitions, got {partitions}")
+        self.db, self.name, self.partitions, self.clock = db, name, partitions, clock
+        self._appended = threading.Condition()
+
+    def append(self, records: Sequence[Record]) -> list[bool]:
+        """Store ``records`` in one transaction; ``created`` per record."""
+        items = [
+            NewEvent(
+                r.type,
+                r.key,
+                r.payload,
+                r.occurred_at,
+                r.idempotency_key,
+                stream=self.name,
+                partition=partition_of(r.key, self.partitions),
+            )
+            for r in records
+        ]
+        if not items:
+            return []
+        with open_unit(self.db, clock=self.clock) as unit:
+            results = unit.publish_many(items)
+        with self._appended:
+            self._appended.notify_all()
+        return [r.created for r in results]
+
+    def read(
+        self,
+        group: str,
+        consumer: str,
+        after: Mapping[int, Position],
+        *,
+        limit: int = 1000,
+        block_ms: int = 0,
+    ) -> list[Entry]:
+        """Entries past ``after`` (one per record), oldest first within each partition."""
+        check_positions(after, self.partitions)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+        entries = self._read(after, limit)
+        deadline = time.monotonic() + block_ms / 1000
+        while not entries and (left := deadline - time.monotonic()) > 0:
+            with self._appended:  # an append in this process wakes the reader at once
+                self._appended.wait(min(_POLL_S, left))
+            entries = self._read(after, limit)
+        return entries
+
+    def _read(self, after: Mapping[int, Position], limit: int) -> list[Entry]:
+        out: list[Entry] = []
+        with self.db.session() as session:
+            for part, (major, _) in sorted(after.items()):
+                if len(out) >= limit:
+                    break
+                query = (
+                    select(EventRow)
+                    .where(
+                        EventRow.stream == self.name,
+                        EventRow.stream_partition == part,
+                        EventRow.id > major,
+                    )
+                    .order_by(EventRow.id)
+                    .limit(limit - len(out))
+                )
+                out.extend(_entry(part, row) for row in session.scalars(query))
+        return out
+
+    def reclaim(self, group: str, consumer: str, partition: int) -> list[Entry]:
+        """Nothing to re-claim: a record is read again from the checkpoint."""
+        check_positions({partition: START}, self.partitions)
+        return []
+
+    def ack(self, group: str, partition: int, upto: Position) -> None:
+        """Nothing to do: the committed checkpoint is the acknowledgement."""
+        check_positions({partition: upto}, self.partitions)
+
+    def end(self, partition: int) -> Position:
+        check_positions({partition: START}, self.partitions)
+        with self.db.session() as session:
+            newest = session.scalar(
+                select(func.max(EventRow.id)).where(
+                    EventRow.stream == self.name, EventRow.stream_partition == partition
+                )
+            )
+        return (int(newest), 0) if newest is not None else START
+
+    def lag(self, group: str, after: Mapping[int, Position]) -> dict[int, int]:
+        """Records past each position in ``after`` (the group's checkpoints)."""
+        check_positions(after, self.partitions)
+        out: dict[int, int] = {}
+        with self.db.session() as session:
+            for part, (major, _) in sorted(after.items()):
+                count = session.scalar(
+                    select(func.count())
+                    .select_from(EventRow)
+                    .where(
+                        EventRow.stream == self.name,
+                        EventRow.stream_partition == part,
+                        EventRow.id > major,
+                    )
+                )
+                out[part] = int(count or 0)
+        return out
+
+    def trim(self, partition: int, upto: Position) -> int:
+        """Delete the partition's records at or before ``upto``."""
+        check_positions({partition: upto}, self.partitions)
+        stmt = delete(EventRow).where(
+            EventRow.stream == self.name,
+            EventRow.stream_partition == partition,
+            EventRow.id <= upto[0],
+        )
+        with self.db.session() as session:
+            return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def _entry(partition: int, row: EventRow) -> Entry:
+    record = StoredRecord(
+        type=row.type,
+        key=row.key,
+        payload=row.payload,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        idempotency_key=row.idempotency_key,
+    )
+    return Entry(partition, (row.id, 0), (record,))

@@ -1,0 +1,269 @@
+"""Which consumer owns which partition of a stream, and how far each partition got.
+
+One row per (stream, group, partition) holds the checkpoint and the lease. A consumer
+*acquires* free or expired partitions up to its fair share (⌈partitions / live members⌉,
+a member being a consumer that acquired within its lease, holding partitions or not);
+one over its share gives the rest back on its next acquire; taking a partition bumps its
+``epoch``. A consumer *commits* a checkpoint as the first
+statement of the transaction that also writes the state it derived from the records:
+
+    UPDATE stream_partitions SET position WHERE … AND owner = me AND epoch = mine
+
+Zero rows updated means the lease was taken over (the consumer stalled past its lease):
+``LeaseLost`` is raised, the caller's transaction rolls back, and the new owner reads the
+records again from the last good checkpoint. That fencing is what makes at-least-once
+delivery give exactly-once state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    SmallInteger,
+    String,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from foresight.platform.db.base import Base, UTCDateTime, utcnow
+from foresight.platform.db.engine import Database
+from foresight.platform.errors import Conflict, InvalidInput
+from foresight.platform.event_units import MAX_KEY, MAX_STREAM, check_text
+from foresight.platform.streams import Position
+
+
+class StreamPartitionRow(Base):
+    __tablename__ = "stream_partitions"
+
+    stream: Mapped[str] = mapped_column(String(MAX_STREAM), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(MAX_STREAM), primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    major: Mapped[int] = mapped_column(BigInteger, default=0)
+    minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    owner: Mapped[str | None] = mapped_column(String(MAX_KEY), nullable=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StreamMemberRow(Base):
+    """A consumer of a group that is alive (it acquired within its lease), holding
+    partitions or waiting for its share: the fair share counts these."""
+
+    __tablename__ = "stream_members"
+
+    stream: Mapped[str] = mapped_column(String(MAX_STREAM), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(MAX_STREAM), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(MAX_KEY), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeaseLost(Conflict):
+    """Another consumer took the partition over; this consumer's work on it is void."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A partition held by ``owner`` at ``epoch``; ``position`` is its checkpoint when the
+    lease was taken or last renewed."""
+
+    partition: int
+    owner: str
+    epoch: int
+    position: Position
+
+
+class Leases:
+    """Leases and checkpoints of ``group`` on stream ``stream`` (``partitions`` of them)."""
+
+    def __init__(
+        self,
+        db: Database,
+        stream: str,
+        group: str,
+        partitions: int,
+        *,
+        lease_seconds: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        check_text(stream, "stream name", MAX_STREAM)
+        check_text(group, "consumer group", MAX_STREAM)
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+            raise InvalidInput(f"partitions must be a positive integer, got {partitions!r}")
+        if not lease_seconds > 0:
+            raise InvalidInput(f"lease_seconds must be positive, got {lease_seconds!r}")
+        self.db, self.stream, self.group, self.partitions = db, stream, group, partitions
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        dialect = db.engine.dialect.name
+        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        self._created = False
+
+    def _ensure_rows(self, session: Session) -> None:
+        if self._created:
+            return
+        now = self.clock()
+        rows = [
+            {"stream": self.stream, "grp": self.group, "part": p, "major": 0, "minor": 0,
+             "epoch": 0, "updated_at": now}
+            for p in range(self.partitions)
+        ]  # fmt: skip
+        session.execute(self._insert(StreamPartitionRow).on_conflict_do_nothing(), rows)
+        self._created = True
+
+    def _mine(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        t = StreamPartitionRow
+        return (t.stream == self.stream, t.grp == self.group)
+
+    def acquire(self, owner: str) -> list[Lease]:
+        """Claim free or expired partitions up to ``owner``'s fair share, give back any it
+        holds beyond it, extend the rest; every lease ``owner`` now holds, by partition.
+
+        Partitions a live owner holds are never taken: a stalled owner loses them only
+        when its lease runs out, and then its next commit fails (``LeaseLost``).
+        """
+        check_text(owner, "owner", MAX_KEY)
+        t = StreamPartitionRow
+        now = self.clock()
+        expires = now + self.lease
+        with self.db.session() as session:
+            self._ensure_rows(session)
+            share = math.ceil(self.partitions / self._members(session, owner, now, expires))
+            rows = session.scalars(select(t).where(*self._mine()).order_by(t.part)).all()
+            held = [r.part for r in rows if r.owner == owner and _live(r, now)]
+            free = [r.part for r in rows if not _live(r, now) and r.owner != owner]
+            # Own expired rows first: nobody took them, the epoch need not move.
+            stale = [r.part for r in rows if r.owner == owner and not _live(r, now)]
+            keep, give_back = held[:share], held[share:]
+            if give_back:
+                session.execute(
+                    update(t)
+                    .where(*self._mine(), t.part.in_(give_back), t.owner == owner)
+                    .values(owner=None, lease_expires_at=None, updated_at=now)
+                )
+            for part in keep:
+                session.execute(
+                    update(t)
+                    .where(*self._mine(), t.part == part, t.owner == owner)
+                    .values(lease_expires_at=expires, updated_at=now)
+                )
+            for part in stale + free:
+                if len(keep) >= share:
+                    break
+                bump = 0 if part in stale else 1
+                # Conditional on the row still being free: two owners racing for one
+                # partition cannot both get it.
+                claimed = session.execute(
+                    update(t)
+                    .where(
+                        *self._mine(),
+                        t.part == part,
+                        or_(
+                            t.owner.is_(None),
+                            t.lease_expires_at.is_(None),
+                            t.lease_expires_at < now,
+                        ),
+                    )
+                    .values(owner=owner, epoch=t.epoch + bump, lease_expires_at=expires,
+                            updated_at=now)
+                )  # fmt: skip
+                if claimed.rowcount:  # type: ignore[attr-defined]
+                    keep.append(part)
+            mine = session.scalars(
+                select(t).where(*self._mine(), t.owner == owner, t.part.in_(keep)).order_by(t.part)
+            ).all()
+            return [Lease(r.part, owner, r.epoch, (r.major, r.minor)) for r in mine]
+
+    def _members(self, session: Session, owner: str, now: datetime, expires: datetime) -> int:
+        """Renew ``owner``'s membership; how many members are alive, ``owner`` included."""
+        m = StreamMemberRow
+        row = {"stream": self.stream, "grp": self.group, "owner": owner, "expires_at": expires}
+        stmt = self._insert(m).values(row)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["stream", "grp", "owner"], set_={"expires_at": expires}
+            )
+        )
+        mine = (m.stream == self.stream, m.grp == self.group)
+        session.execute(delete(m).where(*mine, m.expires_at < now))
+        return int(session.scalar(select(func.count()).select_from(m).where(*mine)) or 1)
+
+    def release(self, owner: str, partitions: list[int] | None = None) -> None:
+        """Give ``partitions`` back (with None every one, and leave the group), e.g. on
+        a clean shutdown."""
+        t, m = StreamPartitionRow, StreamMemberRow
+        query = update(t).where(*self._mine(), t.owner == owner)
+        if partitions is not None:
+            query = query.where(t.part.in_(partitions))
+        with self.db.session() as session:
+            session.execute(query.values(owner=None, lease_expires_at=None))
+            if partitions is None:
+                session.execute(
+                    delete(m).where(m.stream == self.stream, m.grp == self.group, m.owner == owner)
+                )
+
+    def commit(self, session: Session, lease: Lease, position: Position) -> None:
+        """Move ``lease``'s checkpoint to ``position`` inside the caller's transaction.
+
+        Run it first in that transaction. ``LeaseLost`` if the lease was taken over; an
+        ``InvalidInput`` for a position before the checkpoint (it never moves back).
+        """
+        t = StreamPartitionRow
+        major, minor = position
+        fenced = and_(*self._mine(), t.part == lease.partition)
+        moved = session.execute(
+            update(t)
+            .where(
+                fenced,
+                t.owner == lease.owner,
+                t.epoch == lease.epoch,
+                or_(t.major < major, and_(t.major == major, t.minor <= minor)),
+            )
+            .values(major=major, minor=minor, updated_at=self.clock())
+        )
+        if moved.rowcount:  # type: ignore[attr-defined]
+            return
+        row = session.scalars(select(t).where(fenced)).one_or_none()
+        if row is None or row.owner != lease.owner or row.epoch != lease.epoch:
+            raise LeaseLost(
+                f"partition {lease.partition} of {self.stream}/{self.group} was taken over"
+            )
+        raise InvalidInput(
+            f"checkpoint of partition {lease.partition} is at {(row.major, row.minor)}; "
+            f"it does not move back to {position}"
+        )
+
+    def positions(self) -> dict[int, Position]:
+        """Every partition's checkpoint (``(0, 0)`` before any commit)."""
+        t = StreamPartitionRow
+        with self.db.session() as session:
+            self._ensure_rows(session)
+            rows = session.execute(select(t.part, t.major, t.minor).where(*self._mine()))
+            return {part: (major, minor) for part, major, minor in rows}
+
+    def owners(self) -> dict[int, str | None]:
+        """Each partition's live owner (None when free or expired), for ``/health``."""
+        t = StreamPartitionRow
+        now = self.clock()
+        with self.db.session() as session:
+            self._ensure_rows(session)
+            rows = session.scalars(select(t).where(*self._mine())).all()
+            return {r.part: (r.owner if _live(r, now) else None) for r in rows}
+
+
+def _live(row: StreamPartitionRow, now: datetime) -> bool:
+    return (
+        row.owner is not None and row.lease_expires_at is not None and row.lease_expires_at >= now
+    )
