@@ -39,6 +39,14 @@ class EventRow(Base):
         Index("ix_events_key_id", "key", "id"),
         # One stream partition's records in order (``streams.DatabaseStream.read``).
         Index("ix_events_stream_partition_id", "stream", "stream_partition", "id"),
+        # The log's own events in order, past any number of stream records (``read``,
+        # the webhooks' end of log).
+        Index(
+            "ix_events_log_id",
+            "id",
+            sqlite_where=text("stream IS NULL"),
+            postgresql_where=text("stream IS NULL"),
+        ),
         # AUTOINCREMENT stops SQLite reusing the ids of purged newest rows as new offsets.
         {"sqlite_autoincrement": True},
     )

@@ -16,11 +16,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import InvalidInput
-from foresight.platform.event_units import MAX_STREAM, EventRow, NewEvent, check_text, open_unit
+from foresight.platform.event_units import (
+    MAX_KEY,
+    MAX_STREAM,
+    EventRow,
+    NewEvent,
+    check_text,
+    open_unit,
+)
 from foresight.platform.streams import (
     START,
     Entry,
@@ -54,16 +62,24 @@ class DatabaseStream:
             raise InvalidInput(f"a stream has 1 to 1024 partitions, got {partitions}")
         self.db, self.name, self.partitions, self.clock = db, name, partitions, clock
         self._appended = threading.Condition()
+        self._ikey = f"stream:{name}:"
 
     def append(self, records: Sequence[Record]) -> list[bool]:
         """Store ``records`` in one transaction; ``created`` per record."""
+        room = MAX_KEY - len(self._ikey)
+        for r in records:
+            if not isinstance(r.idempotency_key, str) or len(r.idempotency_key) > room:
+                raise InvalidInput(
+                    f"a record's idempotency key is a string of at most {room} characters "
+                    f"on stream {self.name!r}"
+                )
         items = [
             NewEvent(
                 r.type,
                 r.key,
                 r.payload,
                 r.occurred_at,
-                r.idempotency_key,
+                self._ikey + r.idempotency_key,  # unique per stream, not across the log
                 stream=self.name,
                 partition=partition_of(r.key, self.partitions),
             )
@@ -99,23 +115,38 @@ class DatabaseStream:
         return entries
 
     def _read(self, after: Mapping[int, Position], limit: int) -> list[Entry]:
+        # Each partition gets its share of the limit first, so a backlog in one cannot
+        # starve the others; what a quiet partition leaves goes to the rest.
+        share = max(1, -(-limit // max(1, len(after))))
         out: list[Entry] = []
+        full: list[int] = []
         with self.db.session() as session:
             for part, (major, _) in sorted(after.items()):
+                got = self._page(session, part, major, min(share, limit - len(out)))
+                out.extend(got)
+                if len(got) == share:
+                    full.append(part)
+            for part in full:
                 if len(out) >= limit:
                     break
-                query = (
-                    select(EventRow)
-                    .where(
-                        EventRow.stream == self.name,
-                        EventRow.stream_partition == part,
-                        EventRow.id > major,
-                    )
-                    .order_by(EventRow.id)
-                    .limit(limit - len(out))
-                )
-                out.extend(_entry(part, row) for row in session.scalars(query))
-        return out
+                last = max(e.position[0] for e in out if e.partition == part)
+                out.extend(self._page(session, part, last, limit - len(out)))
+        return sorted(out, key=lambda e: e.position)
+
+    def _page(self, session: Session, part: int, after_id: int, n: int) -> list[Entry]:
+        if n <= 0:
+            return []
+        query = (
+            select(EventRow)
+            .where(
+                EventRow.stream == self.name,
+                EventRow.stream_partition == part,
+                EventRow.id > after_id,
+            )
+            .order_by(EventRow.id)
+            .limit(n)
+        )
+        return [_entry(part, row, len(self._ikey)) for row in session.scalars(query)]
 
     def reclaim(self, group: str, consumer: str, partition: int) -> list[Entry]:
         """Nothing to re-claim: a record is read again from the checkpoint."""
@@ -155,7 +186,9 @@ class DatabaseStream:
         return out
 
     def trim(self, partition: int, upto: Position) -> int:
-        """Delete the partition's records at or before ``upto``."""
+        """Delete the partition's records at or before ``upto``. Give it the lowest
+        checkpoint of every group, and only records older than the producers' retry
+        window: a trimmed record's idempotency key is forgotten with it."""
         check_positions({partition: upto}, self.partitions)
         stmt = delete(EventRow).where(
             EventRow.stream == self.name,
@@ -166,13 +199,13 @@ class DatabaseStream:
             return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-def _entry(partition: int, row: EventRow) -> Entry:
+def _entry(partition: int, row: EventRow, namespace: int) -> Entry:
     record = StoredRecord(
         type=row.type,
         key=row.key,
         payload=row.payload,
         occurred_at=row.occurred_at,
         recorded_at=row.recorded_at,
-        idempotency_key=row.idempotency_key,
+        idempotency_key=row.idempotency_key[namespace:],
     )
     return Entry(partition, (row.id, 0), (record,))

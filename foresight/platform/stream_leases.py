@@ -21,12 +21,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     SmallInteger,
     String,
+    Table,
     and_,
     delete,
     func,
@@ -40,8 +42,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from foresight.platform.db.base import Base, UTCDateTime, utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import Conflict, InvalidInput
-from foresight.platform.event_units import MAX_KEY, MAX_STREAM, check_text
-from foresight.platform.streams import Position
+from foresight.platform.event_units import MAX_KEY, MAX_PARTITIONS, MAX_STREAM, check_text
+from foresight.platform.streams import Position, check_positions
 
 
 class StreamPartitionRow(Base):
@@ -100,8 +102,10 @@ class Leases:
     ) -> None:
         check_text(stream, "stream name", MAX_STREAM)
         check_text(group, "consumer group", MAX_STREAM)
-        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-            raise InvalidInput(f"partitions must be a positive integer, got {partitions!r}")
+        if isinstance(partitions, bool) or not isinstance(partitions, int):
+            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise InvalidInput(f"a stream has 1 to {MAX_PARTITIONS} partitions, got {partitions}")
         if not lease_seconds > 0:
             raise InvalidInput(f"lease_seconds must be positive, got {lease_seconds!r}")
         self.db, self.stream, self.group, self.partitions = db, stream, group, partitions
@@ -112,6 +116,7 @@ class Leases:
         self._created = False
 
     def _ensure_rows(self, session: Session) -> None:
+        """Insert the group's partition rows once (the flag is set after the commit)."""
         if self._created:
             return
         now = self.clock()
@@ -120,71 +125,73 @@ class Leases:
              "epoch": 0, "updated_at": now}
             for p in range(self.partitions)
         ]  # fmt: skip
-        session.execute(self._insert(StreamPartitionRow).on_conflict_do_nothing(), rows)
-        self._created = True
+        session.execute(self._insert(_T).on_conflict_do_nothing(), rows)
 
-    def _mine(self) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-        t = StreamPartitionRow
-        return (t.stream == self.stream, t.grp == self.group)
+    def _mine(self) -> tuple[ColumnElement[bool], ...]:
+        # Rows past ``partitions`` (a stream that shrank) are no one's.
+        return (_T.c.stream == self.stream, _T.c.grp == self.group, _T.c.part < self.partitions)
 
     def acquire(self, owner: str) -> list[Lease]:
         """Claim free or expired partitions up to ``owner``'s fair share, give back any it
         holds beyond it, extend the rest; every lease ``owner`` now holds, by partition.
 
         Partitions a live owner holds are never taken: a stalled owner loses them only
-        when its lease runs out, and then its next commit fails (``LeaseLost``).
+        when its lease runs out, and then its next commit fails (``LeaseLost``). Every
+        claim bumps the epoch, a lapsed lease of ``owner``'s own too: another process
+        with the same owner name (a restart on the same host) must not share an epoch.
+        Core statements throughout: nothing is read from a stale session cache.
         """
         check_text(owner, "owner", MAX_KEY)
-        t = StreamPartitionRow
+        c = _T.c
         now = self.clock()
         expires = now + self.lease
         with self.db.session() as session:
             self._ensure_rows(session)
             share = math.ceil(self.partitions / self._members(session, owner, now, expires))
-            rows = session.scalars(select(t).where(*self._mine()).order_by(t.part)).all()
-            held = [r.part for r in rows if r.owner == owner and _live(r, now)]
-            free = [r.part for r in rows if not _live(r, now) and r.owner != owner]
-            # Own expired rows first: nobody took them, the epoch need not move.
-            stale = [r.part for r in rows if r.owner == owner and not _live(r, now)]
+            live = and_(c.owner.is_not(None), c.lease_expires_at >= now)
+            rows = session.execute(
+                select(c.part, c.owner, live.label("live")).where(*self._mine()).order_by(c.part)
+            ).all()
+            held = [r.part for r in rows if r.owner == owner and r.live]
+            free = [r.part for r in rows if not r.live]
             keep, give_back = held[:share], held[share:]
             if give_back:
                 session.execute(
-                    update(t)
-                    .where(*self._mine(), t.part.in_(give_back), t.owner == owner)
+                    update(_T)
+                    .where(*self._mine(), c.part.in_(give_back), c.owner == owner)
                     .values(owner=None, lease_expires_at=None, updated_at=now)
                 )
-            for part in keep:
+            if keep:
                 session.execute(
-                    update(t)
-                    .where(*self._mine(), t.part == part, t.owner == owner)
+                    update(_T)
+                    .where(*self._mine(), c.part.in_(keep), c.owner == owner)
                     .values(lease_expires_at=expires, updated_at=now)
                 )
-            for part in stale + free:
+            for part in free:
                 if len(keep) >= share:
                     break
-                bump = 0 if part in stale else 1
                 # Conditional on the row still being free: two owners racing for one
                 # partition cannot both get it.
                 claimed = session.execute(
-                    update(t)
+                    update(_T)
                     .where(
                         *self._mine(),
-                        t.part == part,
-                        or_(
-                            t.owner.is_(None),
-                            t.lease_expires_at.is_(None),
-                            t.lease_expires_at < now,
-                        ),
+                        c.part == part,
+                        or_(c.owner.is_(None), c.lease_expires_at.is_(None),
+                            c.lease_expires_at < now),
                     )
-                    .values(owner=owner, epoch=t.epoch + bump, lease_expires_at=expires,
+                    .values(owner=owner, epoch=c.epoch + 1, lease_expires_at=expires,
                             updated_at=now)
                 )  # fmt: skip
                 if claimed.rowcount:  # type: ignore[attr-defined]
                     keep.append(part)
-            mine = session.scalars(
-                select(t).where(*self._mine(), t.owner == owner, t.part.in_(keep)).order_by(t.part)
+            mine = session.execute(
+                select(c.part, c.epoch, c.major, c.minor)
+                .where(*self._mine(), c.owner == owner, c.part.in_(keep))
+                .order_by(c.part)
             ).all()
-            return [Lease(r.part, owner, r.epoch, (r.major, r.minor)) for r in mine]
+        self._created = True
+        return [Lease(r.part, owner, r.epoch, (r.major, r.minor)) for r in mine]
 
     def _members(self, session: Session, owner: str, now: datetime, expires: datetime) -> int:
         """Renew ``owner``'s membership; how many members are alive, ``owner`` included."""
@@ -203,12 +210,14 @@ class Leases:
     def release(self, owner: str, partitions: list[int] | None = None) -> None:
         """Give ``partitions`` back (with None every one, and leave the group), e.g. on
         a clean shutdown."""
-        t, m = StreamPartitionRow, StreamMemberRow
-        query = update(t).where(*self._mine(), t.owner == owner)
+        c, m = _T.c, StreamMemberRow
+        query = update(_T).where(*self._mine(), c.owner == owner)
         if partitions is not None:
-            query = query.where(t.part.in_(partitions))
+            query = query.where(c.part.in_(partitions))
         with self.db.session() as session:
-            session.execute(query.values(owner=None, lease_expires_at=None))
+            session.execute(
+                query.values(owner=None, lease_expires_at=None, updated_at=self.clock())
+            )
             if partitions is None:
                 session.execute(
                     delete(m).where(m.stream == self.stream, m.grp == self.group, m.owner == owner)
@@ -220,22 +229,23 @@ class Leases:
         Run it first in that transaction. ``LeaseLost`` if the lease was taken over; an
         ``InvalidInput`` for a position before the checkpoint (it never moves back).
         """
-        t = StreamPartitionRow
+        check_positions({lease.partition: position}, self.partitions)
+        c = _T.c
         major, minor = position
-        fenced = and_(*self._mine(), t.part == lease.partition)
+        fenced = and_(*self._mine(), c.part == lease.partition)
         moved = session.execute(
-            update(t)
+            update(_T)
             .where(
                 fenced,
-                t.owner == lease.owner,
-                t.epoch == lease.epoch,
-                or_(t.major < major, and_(t.major == major, t.minor <= minor)),
+                c.owner == lease.owner,
+                c.epoch == lease.epoch,
+                or_(c.major < major, and_(c.major == major, c.minor <= minor)),
             )
             .values(major=major, minor=minor, updated_at=self.clock())
         )
         if moved.rowcount:  # type: ignore[attr-defined]
             return
-        row = session.scalars(select(t).where(fenced)).one_or_none()
+        row = session.execute(select(c.owner, c.epoch, c.major, c.minor).where(fenced)).first()
         if row is None or row.owner != lease.owner or row.epoch != lease.epoch:
             raise LeaseLost(
                 f"partition {lease.partition} of {self.stream}/{self.group} was taken over"
@@ -247,23 +257,27 @@ class Leases:
 
     def positions(self) -> dict[int, Position]:
         """Every partition's checkpoint (``(0, 0)`` before any commit)."""
-        t = StreamPartitionRow
+        c = _T.c
         with self.db.session() as session:
             self._ensure_rows(session)
-            rows = session.execute(select(t.part, t.major, t.minor).where(*self._mine()))
-            return {part: (major, minor) for part, major, minor in rows}
+            rows = session.execute(select(c.part, c.major, c.minor).where(*self._mine())).all()
+        self._created = True
+        return {part: (major, minor) for part, major, minor in rows}
 
     def owners(self) -> dict[int, str | None]:
         """Each partition's live owner (None when free or expired), for ``/health``."""
-        t = StreamPartitionRow
+        c = _T.c
         now = self.clock()
         with self.db.session() as session:
             self._ensure_rows(session)
-            rows = session.scalars(select(t).where(*self._mine())).all()
-            return {r.part: (r.owner if _live(r, now) else None) for r in rows}
+            rows = session.execute(
+                select(c.part, c.owner, c.lease_expires_at).where(*self._mine())
+            ).all()
+        self._created = True
+        return {
+            r.part: (r.owner if r.owner is not None and r.lease_expires_at >= now else None)
+            for r in rows
+        }
 
 
-def _live(row: StreamPartitionRow, now: datetime) -> bool:
-    return (
-        row.owner is not None and row.lease_expires_at is not None and row.lease_expires_at >= now
-    )
+_T = cast(Table, StreamPartitionRow.__table__)

@@ -145,10 +145,11 @@ STREAM_BACKENDS: dict[str, Callable[..., Stream]] = {}
 
 def stream_from_kind(kind: str, **kw: Any) -> Stream:
     """Build the stream backend named ``kind`` (``database`` or ``module:Class``)."""
-    if not STREAM_BACKENDS:
+    if not STREAM_BACKENDS:  # imported here: each backend imports this module
         from foresight.platform.stream_db import DatabaseStream
+        from foresight.platform.stream_redis import RedisStream
 
-        STREAM_BACKENDS["database"] = DatabaseStream
+        STREAM_BACKENDS.update(database=DatabaseStream, redis=RedisStream)
     try:
         factory = backend(STREAM_BACKENDS, kind, "stream")
     except ValueError as exc:

@@ -151,7 +151,10 @@ class Leases:
     def log_end(self) -> int:
         """The newest offset in the event log (0 if empty)."""
         with self.db.session() as s:
-            return int(s.scalar(select(func.coalesce(func.max(EventRow.id), 0))) or 0)
+            newest = select(func.coalesce(func.max(EventRow.id), 0)).where(
+                EventRow.stream.is_(None)
+            )
+            return int(s.scalar(newest) or 0)
 
     def position(self, webhook_id: int, start_offset: int) -> int:
         """The offset after which ``webhook_id`` still has events to receive."""
@@ -160,7 +163,11 @@ class Leases:
     def waiting(self, row: WebhookRow) -> int:
         """Events (of its types) the subscriber has not received yet, replays included."""
         position = self.position(row.id, row.start_offset)
-        query = select(func.count()).select_from(EventRow).where(EventRow.id > position)
+        query = (
+            select(func.count())
+            .select_from(EventRow)
+            .where(EventRow.id > position, EventRow.stream.is_(None))
+        )
         if "*" not in row.events:
             query = query.where(EventRow.type.in_(row.events))
         pending = select(func.count()).where(_D.webhook_id == row.id, _D.status == "pending")

@@ -530,6 +530,7 @@ class TestDatabaseEventLog(EventLogContract):
             "ix_events_key_id",  # also answers key = ?, so key has no index of its own (0008)
             "ix_events_type",
             "ix_events_stream_partition_id",
+            "ix_events_log_id",  # partial: WHERE stream IS NULL
         }
         by_name = {i["name"]: i["column_names"] for i in inspector.get_indexes("events")}
         assert by_name["ix_events_key_id"] == ["key", "id"]

@@ -82,11 +82,17 @@ def test_a_stalled_owner_loses_its_partition_and_cannot_commit(
     assert old.partition not in parts(leases.acquire("a"))
 
 
-def test_own_lapsed_lease_is_taken_back_without_a_new_epoch(leases: Leases, clock: Clock) -> None:
+def test_a_lapsed_lease_taken_back_by_its_owner_name_gets_a_new_epoch(
+    db: Database, leases: Leases, clock: Clock
+) -> None:
+    # A restarted process on the same host may reuse the owner name while the old one
+    # is only stalled: the two must not share an epoch, or both could commit.
     first = leases.acquire("a")[0]
     clock.now += timedelta(seconds=30)
     again = leases.acquire("a")[0]
-    assert again.epoch == first.epoch  # nobody else had it: work in flight stays valid
+    assert again.epoch == first.epoch + 1
+    with pytest.raises(LeaseLost), open_unit(db) as unit:
+        leases.commit(unit.session, first, (3, 0))
 
 
 def test_a_checkpoint_only_moves_forward(db: Database, leases: Leases) -> None:
@@ -110,7 +116,7 @@ def test_groups_and_streams_keep_their_own_checkpoints(db: Database, leases: Lea
 
 
 def test_bad_arguments_are_refused(db: Database) -> None:
-    with pytest.raises(InvalidInput, match="positive integer"):
+    with pytest.raises(InvalidInput, match="1 to 1024 partitions"):
         Leases(db, "s", "g", 0)
     with pytest.raises(InvalidInput, match="lease_seconds"):
         Leases(db, "s", "g", 2, lease_seconds=0)

@@ -25,6 +25,13 @@ def upgrade() -> None:
     op.add_column("events", sa.Column("stream", sa.String(length=64), nullable=True))
     op.add_column("events", sa.Column("stream_partition", sa.SmallInteger(), nullable=True))
     op.create_index("ix_events_stream_partition_id", "events", ["stream", "stream_partition", "id"])
+    op.create_index(
+        "ix_events_log_id",
+        "events",
+        ["id"],
+        sqlite_where=sa.text("stream IS NULL"),
+        postgresql_where=sa.text("stream IS NULL"),
+    )
     op.create_table(
         "stream_partitions",
         sa.Column("stream", sa.String(length=64), nullable=False),
@@ -57,7 +64,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("stream_members")
     op.drop_table("stream_partitions")
+    op.drop_index("ix_events_log_id", table_name="events")
     op.drop_index("ix_events_stream_partition_id", table_name="events")
-    with op.batch_alter_table("events") as batch:
+    # No table rebuild: a rebuilt SQLite table would lose AUTOINCREMENT (ids reused).
+    with op.batch_alter_table("events", recreate="never") as batch:
         batch.drop_column("stream_partition")
         batch.drop_column("stream")

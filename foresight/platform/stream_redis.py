@@ -1,0 +1,282 @@
+"""Streams on Redis Streams: one Redis stream per partition, consumer groups, re-claim.
+
+An append groups its records by partition and runs one Lua script per partition, all in
+one pipeline: the script marks each idempotency key (``SET NX EX``) and adds the new
+records as **one packed entry** (``XADD … n <count> e <JSON array>``). A script runs
+atomically, so a retried append stores nothing twice, and a request of 1,000 records
+costs at most one write per partition instead of 1,000.
+
+Positions are entry ids ``<ms>-<seq>`` as ``(ms, seq)``. Reading returns first the
+entries this consumer was given and never acknowledged (its work that did not commit),
+then new ones (``XREADGROUP >``); entries at or before the caller's checkpoint are
+acknowledged and skipped, since their effect is already committed. ``reclaim`` moves a
+dead consumer's pending entries to the caller (``XAUTOCLAIM``), and the caller's
+checkpoint fencing makes that safe even if the old owner is only slow.
+
+Durability is Redis's: an appended record survives a consumer's death, but survives a
+Redis restart only with ``appendonly yes`` and ``appendfsync always`` (``durable``
+reports it). Keys outside ``KEYS`` (the idempotency marks) keep this backend to a single
+Redis, not a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+
+from foresight.platform.db.base import utcnow
+from foresight.platform.errors import InvalidInput
+from foresight.platform.event_units import MAX_KEY, MAX_STREAM, MAX_TYPE, check_text
+from foresight.platform.streams import (
+    START,
+    Entry,
+    Position,
+    Record,
+    StoredRecord,
+    check_positions,
+    partition_of,
+)
+
+DEDUPE_SECONDS = 8 * 86_400  # an idempotency key is remembered this long
+_APPEND = """
+local n = tonumber(ARGV[3])
+local created, fresh = {}, {}
+for i = 1, n do
+  if redis.call('SET', ARGV[1] .. ARGV[2 + 2 * i], '1', 'NX', 'EX', ARGV[2]) then
+    created[i] = 1
+    fresh[#fresh + 1] = ARGV[3 + 2 * i]
+  else
+    created[i] = 0
+  end
+end
+if #fresh > 0 then
+  redis.call('XADD', KEYS[1], '*', 'n', #fresh, 'e', '[' .. table.concat(fresh, ',') .. ']')
+end
+return created
+"""
+
+
+def _id(position: Position) -> str:
+    return f"{position[0]}-{position[1]}"
+
+
+def _position(entry_id: bytes | str) -> Position:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq)
+
+
+class RedisStream:
+    """Stream ``name`` of ``partitions`` partitions on the Redis at ``client``."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        partitions: int,
+        *,
+        prefix: str = "foresight:",
+        dedupe_seconds: int = DEDUPE_SECONDS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        check_text(name, "stream name", MAX_STREAM)
+        if isinstance(partitions, bool) or not isinstance(partitions, int):
+            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
+        if not 1 <= partitions <= 1024:
+            raise InvalidInput(f"a stream has 1 to 1024 partitions, got {partitions}")
+        # Typed loosely: redis-py's annotations of stream replies are too narrow to use.
+        self.client: Any = client
+        self.name, self.partitions = name, partitions
+        self.clock, self.dedupe_seconds = clock, int(dedupe_seconds)
+        self._keys = [f"{prefix}stream:{name}:{p}" for p in range(partitions)]
+        self._dedupe = f"{prefix}dedupe:{name}:"
+        self._script = client.register_script(_APPEND)
+        self._groups: set[tuple[str, int]] = set()
+
+    @property
+    def durable(self) -> bool:
+        """True only when Redis fsyncs every write to its append-only file."""
+        config = self.client.config_get("append*")
+        get = {_text(k): _text(v) for k, v in config.items()}.get
+        return get("appendonly") == "yes" and get("appendfsync") == "always"
+
+    # -- writing -------------------------------------------------------------------------
+    def append(self, records: Sequence[Record]) -> list[bool]:
+        """Store ``records``; ``created`` per record (False for a known idempotency key)."""
+        now = self.clock().astimezone(UTC).isoformat()
+        by_part: dict[int, list[int]] = {}
+        encoded: list[bytes] = []
+        for i, r in enumerate(records):
+            encoded.append(_encode(r, now))
+            by_part.setdefault(partition_of(r.key, self.partitions), []).append(i)
+        if not encoded:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        order = sorted(by_part)
+        for part in order:
+            rows = by_part[part]
+            args: list[Any] = [self._dedupe, self.dedupe_seconds, len(rows)]
+            for i in rows:
+                args += [records[i].idempotency_key, encoded[i]]
+            self._script(keys=[self._keys[part]], args=args, client=pipe)
+        created = [False] * len(records)
+        for part, flags in zip(order, pipe.execute(), strict=True):
+            for i, flag in zip(by_part[part], flags, strict=True):
+                created[i] = bool(flag)
+        return created
+
+    # -- reading -------------------------------------------------------------------------
+    def _group(self, group: str, parts: Sequence[int]) -> None:
+        check_text(group, "consumer group", MAX_STREAM)
+        for part in parts:
+            if (group, part) in self._groups:
+                continue
+            try:
+                self.client.xgroup_create(self._keys[part], group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add((group, part))
+
+    def read(
+        self,
+        group: str,
+        consumer: str,
+        after: Mapping[int, Position],
+        *,
+        limit: int = 1000,
+        block_ms: int = 0,
+    ) -> list[Entry]:
+        """This consumer's unacknowledged entries first, then new ones, past ``after``."""
+        check_positions(after, self.partitions)
+        check_text(consumer, "consumer", MAX_KEY)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+        parts = sorted(after)
+        if not parts:
+            return []
+        self._group(group, parts)
+        # COUNT is per partition: each gets its share, so a backlog in one cannot starve
+        # the others. Entries cut at ``limit`` stay pending for this consumer and come
+        # first next time, so a partition's order holds.
+        share = max(1, -(-limit // len(parts)))
+        streams = {self._keys[p]: "0" for p in parts}
+        mine = self.client.xreadgroup(group, consumer, streams, share)
+        entries = self._entries(group, after, mine)
+        if not entries:
+            streams = {self._keys[p]: ">" for p in parts}
+            block = block_ms if block_ms > 0 else None
+            reply = self.client.xreadgroup(group, consumer, streams, share, block=block)
+            entries = self._entries(group, after, reply)
+        return sorted(entries, key=lambda e: e.position)[:limit]
+
+    def _entries(self, group: str, after: Mapping[int, Position], reply: Any) -> list[Entry]:
+        out: list[Entry] = []
+        part_of = {key: p for p, key in enumerate(self._keys)}
+        for key, items in reply or []:
+            part = part_of[_text(key)]
+            done = []
+            for entry_id, fields in items:
+                pos = _position(entry_id)
+                if pos <= after[part]:
+                    done.append(entry_id)  # already committed: its effect is in the state
+                elif fields:  # a trimmed entry still pending comes back without fields
+                    out.append(Entry(part, pos, _decode(fields)))
+                else:
+                    done.append(entry_id)
+            if done:
+                self.client.xack(key, group, *done)
+        return out
+
+    def reclaim(self, group: str, consumer: str, partition: int) -> list[Entry]:
+        """Every entry of ``partition`` pending for any consumer of ``group``, now
+        ``consumer``'s (``XAUTOCLAIM`` with no idle minimum: fencing makes it safe)."""
+        check_positions({partition: START}, self.partitions)
+        self._group(group, [partition])
+        key, start, out = self._keys[partition], "0-0", []
+        while True:
+            reply = self.client.xautoclaim(key, group, consumer, 0, start_id=start, count=1000)
+            nxt, items = reply[0], reply[1]
+            out += [Entry(partition, _position(i), _decode(f)) for i, f in items if f]
+            if _text(nxt) == "0-0":
+                return out
+            start = _text(nxt)
+
+    def ack(self, group: str, partition: int, upto: Position) -> None:
+        """Acknowledge every pending entry of ``partition`` at or before ``upto``."""
+        check_positions({partition: upto}, self.partitions)
+        key = self._keys[partition]
+        while True:
+            pending = self.client.xpending_range(key, group, "-", _id(upto), 1000)
+            if not pending:
+                return
+            self.client.xack(key, group, *[p["message_id"] for p in pending])
+            if len(pending) < 1000:
+                return
+
+    def end(self, partition: int) -> Position:
+        check_positions({partition: START}, self.partitions)
+        newest = self.client.xrevrange(self._keys[partition], count=1)
+        return _position(newest[0][0]) if newest else START
+
+    def lag(self, group: str, after: Mapping[int, Position]) -> dict[int, int]:
+        """Entries (packed batches) past each position."""
+        check_positions(after, self.partitions)
+        out = {}
+        for part, pos in sorted(after.items()):
+            out[part] = len(self.client.xrange(self._keys[part], min=f"({_id(pos)}"))
+        return out
+
+    def trim(self, partition: int, upto: Position) -> int:
+        """Delete the partition's entries at or before ``upto``."""
+        check_positions({partition: upto}, self.partitions)
+        return int(
+            self.client.xtrim(
+                self._keys[partition], minid=_id((upto[0], upto[1] + 1)), approximate=False
+            )
+        )
+
+
+def _encode(r: Record, recorded_at: str) -> bytes:
+    check_text(r.type, "event type", MAX_TYPE)
+    check_text(r.idempotency_key, "idempotency key", MAX_KEY)
+    if not isinstance(r.key, str) or len(r.key) > MAX_KEY:
+        raise InvalidInput(f"a record's key must be a string of at most {MAX_KEY} characters")
+    if r.occurred_at.tzinfo is None:
+        raise InvalidInput("a record's occurred_at must be timezone-aware")
+    try:
+        return orjson.dumps(
+            {
+                "t": r.type,
+                "k": r.key,
+                "p": r.payload,
+                "o": r.occurred_at.astimezone(UTC).isoformat(),
+                "r": recorded_at,
+                "i": r.idempotency_key,
+            }
+        )
+    except TypeError as exc:
+        raise InvalidInput(f"a record's payload must be JSON: {exc}") from None
+
+
+def _decode(fields: Mapping[Any, Any]) -> tuple[StoredRecord, ...]:
+    raw = fields.get(b"e", fields.get("e"))
+    return tuple(
+        StoredRecord(
+            type=d["t"],
+            key=d["k"],
+            payload=d["p"],
+            occurred_at=datetime.fromisoformat(d["o"]),
+            recorded_at=datetime.fromisoformat(d["r"]),
+            idempotency_key=d["i"],
+        )
+        for d in orjson.loads(raw)
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
