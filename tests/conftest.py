@@ -59,6 +59,7 @@ def make_settings(path: Path, **overrides: object) -> Settings:
         "log_json": False,
         "webhook_backoff_seconds": 0.0,
         "scheduler": False,  # tests tick schedulers themselves
+        "stream_consumers": False,  # … and run stream consumers themselves
         # The example app of docs/new-app.md rides along, so the contract suite covers it.
         "apps": [*installed_app_modules(), "tests.example_app"],
     }

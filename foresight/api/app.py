@@ -15,6 +15,7 @@ from foresight.api.openapi import install_openapi
 from foresight.api.routes import admin, jobs, models, operations, outcomes, system, tabular
 from foresight.platform.jobs import share_the_gil
 from foresight.platform.runtime import Platform
+from foresight.platform.stream_runner import Consumers
 
 
 def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
@@ -38,11 +39,16 @@ def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
         if platform.settings.scheduler:
             # Every worker may run one: the lease row lets one process run each due task.
             platform.scheduler.start(platform.settings.scheduler_interval)
+        consumers = Consumers(platform) if platform.settings.stream_consumers else None
+        if consumers is not None:
+            consumers.start()  # workers and replicas share the partitions through leases
         # Start-up objects (models, routes, modules) never die: keep them out of the
         # collector's generations so a full collection does not stall a request.
         gc.collect()
         gc.freeze()
         yield
+        if consumers is not None:
+            consumers.stop()  # the batch in hand commits; the partitions go back
         if platform.settings.scheduler:
             # A training in progress is left to its lease: another process takes it over.
             platform.scheduler.stop(timeout=5.0)

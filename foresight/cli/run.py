@@ -16,6 +16,7 @@ from rich.table import Table
 from foresight.cli.data import print_outcome
 from foresight.platform.monitoring import prepare_multiprocess
 from foresight.platform.settings import Settings
+from foresight.platform.stream_runner import Consumers
 from foresight.platform.terminal import (
     StepProgress,
     console,
@@ -56,8 +57,12 @@ def serve(
 def worker(
     ctx: typer.Context,
     interval: float = typer.Option(None, help="Seconds between checks (default: settings)."),
+    consumers: bool = typer.Option(
+        True, "--consumers/--no-consumers", help="Run the apps' stream consumers too."
+    ),
 ) -> None:
-    """Run scheduled retraining and retention, and send webhooks, until Ctrl-C."""
+    """Run scheduled retraining and retention, send webhooks and consume the apps'
+    streams (each process takes its share of the partitions), until Ctrl-C."""
     platform = platform_of(ctx)
     platform.jobs.recover()
     stop = threading.Event()
@@ -65,12 +70,20 @@ def worker(
     platform.scheduler.start(interval or platform.settings.scheduler_interval)
     if platform.settings.webhook_dispatch:
         platform.notifier.start()  # stopped by the platform's close when the command ends
-    console.print(f"worker {platform.scheduler.owner} running; Ctrl-C stops it")
+    streams = Consumers(platform) if consumers else None
+    if streams is not None:
+        streams.start()
+    names = ", ".join(r.group for r in streams.runners) if streams and streams.runners else "none"
+    console.print(
+        f"worker {platform.scheduler.owner} running (consumers: {names}); Ctrl-C stops it"
+    )
     try:
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
         pass
+    if streams is not None:
+        streams.stop()
     platform.scheduler.stop()
 
 

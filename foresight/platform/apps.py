@@ -27,6 +27,7 @@ from foresight.platform.schedules import Schedule
 if TYPE_CHECKING:
     from fastapi import APIRouter
     from prometheus_client import CollectorRegistry
+    from sqlalchemy.orm import Session
     from typer import Typer
 
     from foresight.platform.job_store import Job
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from foresight.platform.registry import ModelVersion
     from foresight.platform.runtime import Platform
     from foresight.platform.schemas import OutcomeIn
+    from foresight.platform.streams import Entry
     from foresight.platform.training import Progress, TrainingOutcome
 
 # The shape every app folder has (``docs/new-app.md``); the contract tests check it.
@@ -141,6 +143,30 @@ class TaskSpec:
     due: Callable[[Platform], bool] | None = None
 
 
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A stream consumer an app owns; the platform runs it as group ``<app>:<name>``.
+
+    The app appends to ``stream`` through ``platform.stream(stream, partitions)``. The
+    runner (``stream_runner.py``) leases partitions, reads batches of at most ``batch``
+    records and calls ``handle(platform, session, partition, entries)`` inside the
+    transaction that also moves the partition's checkpoint: what ``handle`` writes in
+    ``session`` commits exactly once per record, whatever crashes. ``handle`` must not
+    read the clock for what it writes (a replay must give the same rows). It may return
+    a callable that runs after the commit (a cache or online-store write). If it raises,
+    nothing commits and the batch comes again. ``on_acquire(platform, partition)`` runs
+    when this process takes a partition (rebuild in-memory state from committed rows).
+    """
+
+    name: str
+    stream: str
+    partitions: int
+    handle: Callable[[Platform, Session, int, list[Entry]], Callable[[], None] | None]
+    on_acquire: Callable[[Platform, int], None] | None = None
+    batch: int = 5000
+    block_ms: int = 200
+
+
 class App(ABC):
     """What an app declares to the platform.
 
@@ -194,6 +220,11 @@ class App(ABC):
 
     def tasks(self) -> list[TaskSpec]:
         """Scheduled jobs besides the models' training (optional; none by default)."""
+        return []
+
+    def consumers(self) -> list[ConsumerSpec]:
+        """Stream consumers (optional; none by default): ``foresight worker`` runs them,
+        and ``foresight serve`` too unless ``FORESIGHT_STREAM_CONSUMERS=false``."""
         return []
 
     def health(self, platform: Platform) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from foresight.platform.apps import App, ModelSpec, find_app, load_apps
+from foresight.platform.apps import App, ConsumerSpec, ModelSpec, find_app, load_apps
 from foresight.platform.artifacts import artifact_store_from_kind
 from foresight.platform.audit import AuditLog
 from foresight.platform.auth import KeyStore
@@ -20,7 +20,7 @@ from foresight.platform.cache import AppCache, TieredCache, cache_from_kind
 from foresight.platform.db import migrate
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
-from foresight.platform.errors import ModelNotFound
+from foresight.platform.errors import InvalidInput, ModelNotFound
 from foresight.platform.event_buffer import BufferedEvents
 from foresight.platform.events import EventLog, NewEvent, event_log_from_kind
 from foresight.platform.jobs import Job, JobQueue
@@ -33,6 +33,7 @@ from foresight.platform.registry import ModelRegistry
 from foresight.platform.scheduler import Scheduler
 from foresight.platform.serving import ModelServer, Served
 from foresight.platform.settings import Settings
+from foresight.platform.streams import Stream, stream_from_kind
 from foresight.platform.training import TrainingContext, TrainingPipeline, no_progress
 
 S = TypeVar("S")
@@ -65,6 +66,7 @@ class Platform:
     services: dict[type, Any] = field(default_factory=dict)
     _specs: dict[str, ModelSpec] = field(default_factory=dict, repr=False)
     _scheduler: Any = field(default=None, repr=False)
+    _streams: dict[str, Stream] = field(default_factory=dict, repr=False)
     _services_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -255,6 +257,30 @@ class Platform:
             if self._scheduler is None:
                 self._scheduler = build_scheduler(self)
             return self._scheduler  # type: ignore[no-any-return]
+
+    def stream(self, name: str, partitions: int) -> Stream:
+        """The stream ``name`` on the configured backend (one object per process)."""
+        with self._services_lock:
+            found = self._streams.get(name)
+            if found is None:
+                s = self.settings
+                kind = s.stream_backend or ("redis" if self.redis is not None else "database")
+                kw: dict[str, Any] = {"name": name, "partitions": partitions}
+                if kind == "redis" and not s.redis_url:
+                    raise InvalidInput("FORESIGHT_STREAM_BACKEND=redis needs FORESIGHT_REDIS_URL")
+                if kind == "redis":
+                    # Its own client: a blocking read waits longer than the cache's 0.25 s
+                    # socket timeout, and an append must not be dropped by a short one.
+                    client = redis.Redis.from_url(s.redis_url or "", socket_timeout=10.0)
+                    kw.update(client=client, prefix=s.redis_prefix)
+                else:
+                    kw.update(db=self.db, clock=self.clock)
+                found = self._streams[name] = stream_from_kind(kind, **kw)
+            return found
+
+    def consumer_specs(self) -> list[tuple[App, ConsumerSpec]]:
+        """Every app's stream consumers."""
+        return [(app, spec) for app in self.apps for spec in app.consumers()]
 
     def cache_for(self, namespace: str) -> AppCache:
         """The cache as one app sees it: only keys under ``<namespace>:``."""

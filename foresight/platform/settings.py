@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     webhook_dispatch: bool = Field(
         default=True, description="Send webhooks from this process (a lease per subscriber)."
     )
+    stream_backend: str | None = Field(
+        default=None, description="Streams: database, redis or module:Class; redis if a URL is set."
+    )
+    stream_consumers: bool = Field(
+        default=True,
+        description="Run the apps' stream consumers in `foresight serve` too (processes share "
+        "the partitions through leases).",
+    )
     webhook_rate_per_second: float = Field(
         default=10.0, gt=0, description="Most requests per second to one subscriber."
     )

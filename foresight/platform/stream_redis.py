@@ -6,12 +6,15 @@ records as **one packed entry** (``XADD … n <count> e <JSON array>``). A scrip
 atomically, so a retried append stores nothing twice, and a request of 1,000 records
 costs at most one write per partition instead of 1,000.
 
-Positions are entry ids ``<ms>-<seq>`` as ``(ms, seq)``. Reading returns first the
-entries this consumer was given and never acknowledged (its work that did not commit),
-then new ones (``XREADGROUP >``); entries at or before the caller's checkpoint are
-acknowledged and skipped, since their effect is already committed. ``reclaim`` moves a
-dead consumer's pending entries to the caller (``XAUTOCLAIM``), and the caller's
-checkpoint fencing makes that safe even if the old owner is only slow.
+Positions are entry ids ``<ms>-<seq>`` as ``(ms, seq)``. A consumer reads the entries
+after its partition's checkpoint (``XREAD`` from that id), exactly as on the database:
+ownership and re-claim are the SQL leases (``stream_leases``), acknowledgement is the
+checkpoint commit. Delivery through a consumer group (``XREADGROUP >``) would lose
+records: a stalled owner that wakes up and reads ``>`` on a partition it no longer owns
+takes entries the new owner is never given, and the new owner's checkpoint then moves
+past them. So the consumer group here is bookkeeping only: ``ack`` moves the group's
+last-delivered id to the checkpoint (``XGROUP SETID``), so Redis's own ``XINFO GROUPS``
+shows each group's lag to an operator.
 
 Durability is Redis's: an appended record survives a consumer's death, but survives a
 Redis restart only with ``appendonly yes`` and ``appendfsync always`` (``durable``
@@ -130,18 +133,6 @@ class RedisStream:
         return created
 
     # -- reading -------------------------------------------------------------------------
-    def _group(self, group: str, parts: Sequence[int]) -> None:
-        check_text(group, "consumer group", MAX_STREAM)
-        for part in parts:
-            if (group, part) in self._groups:
-                continue
-            try:
-                self.client.xgroup_create(self._keys[part], group, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            self._groups.add((group, part))
-
     def read(
         self,
         group: str,
@@ -151,72 +142,47 @@ class RedisStream:
         limit: int = 1000,
         block_ms: int = 0,
     ) -> list[Entry]:
-        """This consumer's unacknowledged entries first, then new ones, past ``after``."""
+        """Entries past each partition's position in ``after``, oldest first."""
         check_positions(after, self.partitions)
+        check_text(group, "consumer group", MAX_STREAM)
         check_text(consumer, "consumer", MAX_KEY)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
         parts = sorted(after)
         if not parts:
             return []
-        self._group(group, parts)
         # COUNT is per partition: each gets its share, so a backlog in one cannot starve
-        # the others. Entries cut at ``limit`` stay pending for this consumer and come
-        # first next time, so a partition's order holds.
+        # the others; what is cut at ``limit`` is read again from the same position.
         share = max(1, -(-limit // len(parts)))
-        streams = {self._keys[p]: "0" for p in parts}
-        mine = self.client.xreadgroup(group, consumer, streams, share)
-        entries = self._entries(group, after, mine)
-        if not entries:
-            streams = {self._keys[p]: ">" for p in parts}
-            block = block_ms if block_ms > 0 else None
-            reply = self.client.xreadgroup(group, consumer, streams, share, block=block)
-            entries = self._entries(group, after, reply)
+        streams = {self._keys[p]: _id(after[p]) for p in parts}
+        reply = self.client.xread(streams, count=share, block=block_ms if block_ms > 0 else None)
+        part_of = {key: p for p, key in enumerate(self._keys)}
+        entries = [
+            Entry(part_of[_text(key)], _position(entry_id), _decode(fields))
+            for key, items in reply or []
+            for entry_id, fields in items
+        ]
         return sorted(entries, key=lambda e: e.position)[:limit]
 
-    def _entries(self, group: str, after: Mapping[int, Position], reply: Any) -> list[Entry]:
-        out: list[Entry] = []
-        part_of = {key: p for p, key in enumerate(self._keys)}
-        for key, items in reply or []:
-            part = part_of[_text(key)]
-            done = []
-            for entry_id, fields in items:
-                pos = _position(entry_id)
-                if pos <= after[part]:
-                    done.append(entry_id)  # already committed: its effect is in the state
-                elif fields:  # a trimmed entry still pending comes back without fields
-                    out.append(Entry(part, pos, _decode(fields)))
-                else:
-                    done.append(entry_id)
-            if done:
-                self.client.xack(key, group, *done)
-        return out
-
     def reclaim(self, group: str, consumer: str, partition: int) -> list[Entry]:
-        """Every entry of ``partition`` pending for any consumer of ``group``, now
-        ``consumer``'s (``XAUTOCLAIM`` with no idle minimum: fencing makes it safe)."""
+        """Nothing to move: a new owner reads from the checkpoint, whoever read before."""
         check_positions({partition: START}, self.partitions)
-        self._group(group, [partition])
-        key, start, out = self._keys[partition], "0-0", []
-        while True:
-            reply = self.client.xautoclaim(key, group, consumer, 0, start_id=start, count=1000)
-            nxt, items = reply[0], reply[1]
-            out += [Entry(partition, _position(i), _decode(f)) for i, f in items if f]
-            if _text(nxt) == "0-0":
-                return out
-            start = _text(nxt)
+        return []
 
     def ack(self, group: str, partition: int, upto: Position) -> None:
-        """Acknowledge every pending entry of ``partition`` at or before ``upto``."""
+        """Record the committed checkpoint as the group's last-delivered id (for
+        ``XINFO GROUPS``); the checkpoint itself lives in SQL."""
         check_positions({partition: upto}, self.partitions)
+        check_text(group, "consumer group", MAX_STREAM)
         key = self._keys[partition]
-        while True:
-            pending = self.client.xpending_range(key, group, "-", _id(upto), 1000)
-            if not pending:
-                return
-            self.client.xack(key, group, *[p["message_id"] for p in pending])
-            if len(pending) < 1000:
-                return
+        if (group, partition) not in self._groups:
+            try:
+                self.client.xgroup_create(key, group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add((group, partition))
+        self.client.xgroup_setid(key, group, _id(upto))
 
     def end(self, partition: int) -> Position:
         check_positions({partition: START}, self.partitions)

@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 from typer import Typer
 
-from foresight.platform.apps import App, ImportResult, Metric, ModelSpec, TaskSpec
+from foresight.platform.apps import App, ConsumerSpec, ImportResult, Metric, ModelSpec, TaskSpec
 from foresight.platform.runtime import Platform
+from foresight.platform.streams import Entry
 from foresight.platform.training import Progress, TrainingOutcome
 from tests.example_app import cli, demo, router
 from tests.example_app.model import MODEL_NAME, MeanTipRule, rule_from_version
 from tests.example_app.schemas import TipsSettings
 from tests.example_app.service import TipsService
+from tests.example_app.store import TipRow
 
 # The tips app talks to no outside system; this stands for one (a till feed, say) so
 # that /health shows an app component. Tests set it False to see the platform degraded.
@@ -36,6 +39,19 @@ def _announce_refresh(platform: Platform, outcome: TrainingOutcome) -> None:
         "tips.refreshed",
         {"model": MODEL_NAME, "version": outcome.version.label, "promoted": outcome.promoted},
     )
+
+
+# Tables seated are announced on a stream (a till feed, say); the consumer stores them.
+TABLES_STREAM = "tips.tables"
+
+
+def _store_tables(
+    platform: Platform, session: Session, partition: int, entries: list[Entry]
+) -> None:
+    """Each record is one table: insert it in the runner's transaction (exactly once)."""
+    rows = [r.payload for e in entries for r in e.records]
+    session.execute(TipRow.__table__.insert(), rows)
+    return None
 
 
 def _tally(platform: Platform) -> dict[str, int]:
@@ -66,6 +82,9 @@ class TipsApp(App):
                 after_scheduled_run=_announce_refresh,
             )
         ]
+
+    def consumers(self) -> list[ConsumerSpec]:
+        return [ConsumerSpec("tables", TABLES_STREAM, 2, _store_tables, batch=100, block_ms=50)]
 
     def tasks(self) -> list[TaskSpec]:
         return [TaskSpec("tally", "Count the stored tables", self.settings.tally_schedule, _tally)]

@@ -13,6 +13,7 @@ from foresight import __version__
 from foresight.api.deps import PlatformDep
 from foresight.platform.monitoring import PROMETHEUS_CONTENT_TYPE
 from foresight.platform.runtime import Platform
+from foresight.platform.stream_runner import stream_health
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,12 @@ def health(platform: PlatformDep) -> Health:
             "version": mv.label if mv else None,
         }
     components.update(_app_components(platform))
+    if db_ok and platform.consumer_specs():
+        try:
+            components.update(stream_health(platform))
+        except Exception as exc:  # Redis or the database went away mid-probe
+            log.warning("stream_health_failed", error=type(exc).__name__)
+            components["streams"] = {"ok": False, "error": type(exc).__name__}
     others_ok = all(c["ok"] for k, c in components.items() if k != "database")
     status = "unhealthy" if not db_ok else "healthy" if others_ok else "degraded"
     return Health(
