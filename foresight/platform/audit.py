@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from foresight.platform.db.engine import Database
 from foresight.platform.db.tables import AuditRow
@@ -31,17 +32,24 @@ class AuditLog:
         self.db = db
 
     def write(
-        self, *, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str,
+        details: dict[str, Any] | None = None,
+        session: Session | None = None,
     ) -> None:
+        """Record one admin action; with ``session``, in the caller's transaction, so a
+        change and its audit row commit together or not at all."""
+        row = AuditRow(
+            actor=actor[:100], action=action[:100], target=target[:200], details=details or {}
+        )
+        if session is not None:
+            session.add(row)
+            return
         with self.db.session() as s:
-            s.add(
-                AuditRow(
-                    actor=actor[:100],
-                    action=action[:100],
-                    target=target[:200],
-                    details=details or {},
-                )
-            )
+            s.add(row)
 
     def read(self, query: AuditQuery) -> tuple[int, list[dict[str, Any]]]:
         """(how many entries match, the requested page of them)."""

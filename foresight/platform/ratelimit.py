@@ -34,7 +34,8 @@ class LocalSlidingWindow:
         self._windows: dict[str, tuple[int, int, int]] = {}  # id -> (window, current, previous)
         self._lock = threading.Lock()
 
-    def hit(self, identity: str) -> tuple[bool, int]:
+    def hit(self, identity: str, cost: int = 1) -> tuple[bool, int]:
+        """Count ``cost`` units (a request, or a batch's records) if they fit."""
         now = self.clock()
         window = int(now // self.seconds)
         elapsed = (now % self.seconds) / self.seconds
@@ -45,17 +46,17 @@ class LocalSlidingWindow:
             elif index < window - 1:
                 index, current, previous = window, 0, 0
             weighted = previous * (1 - elapsed) + current
-            if weighted + 1 > self.amount:
-                return False, self._retry_after(current, previous, elapsed)
-            self._windows[identity] = (index, current + 1, previous)
+            if weighted + cost > self.amount:
+                return False, self._retry_after(current, previous, elapsed, cost)
+            self._windows[identity] = (index, current + cost, previous)
             return True, 0
 
-    def _retry_after(self, current: int, previous: int, elapsed: float) -> int:
-        if current + 1 > self.amount or previous == 0:
+    def _retry_after(self, current: int, previous: int, elapsed: float, cost: int) -> int:
+        if current + cost > self.amount or previous == 0:
             wait = (1 - elapsed) * self.seconds  # only the next window frees room
         else:
-            # The previous window's weight must fall until one more request fits.
-            needed = 1 - (self.amount - 1 - current) / previous
+            # The previous window's weight must fall until ``cost`` more units fit.
+            needed = 1 - (self.amount - cost - current) / previous
             wait = max(0.0, needed - elapsed) * self.seconds
         return max(1, math.ceil(wait - 1e-6))  # no extra second from float fuzz
 
@@ -65,9 +66,10 @@ class LocalSlidingWindow:
 
 
 class RateLimiter(Protocol):
-    """``hit(identity) -> (allowed, retry_after_seconds)``; one contract, every backend."""
+    """``hit(identity, cost) -> (allowed, retry_after_seconds)``; one contract, every
+    backend. ``cost`` counts several units at once (a batch of 1,000 events is 1,000)."""
 
-    def hit(self, identity: str) -> tuple[bool, int]: ...
+    def hit(self, identity: str, cost: int = 1) -> tuple[bool, int]: ...
     def reset(self) -> None: ...
 
 
@@ -78,8 +80,8 @@ class LocalRateLimiter:
         item = parse(rate)
         self._local = LocalSlidingWindow(item.amount, item.get_expiry())
 
-    def hit(self, identity: str) -> tuple[bool, int]:
-        return self._local.hit(identity)
+    def hit(self, identity: str, cost: int = 1) -> tuple[bool, int]:
+        return self._local.hit(identity, cost)
 
     def reset(self) -> None:
         self._local.reset()
@@ -124,17 +126,17 @@ class RedisRateLimiter:
         """True while Redis is away and limits are counted in this process only."""
         return self.clock() < self._down_until
 
-    def hit(self, identity: str) -> tuple[bool, int]:
+    def hit(self, identity: str, cost: int = 1) -> tuple[bool, int]:
         if self.degraded:
-            return self.local.hit(identity)
+            return self.local.hit(identity, cost)
         try:
-            if self.limiter.hit(self.item, self.prefix, identity):
+            if self.limiter.hit(self.item, self.prefix, identity, cost=cost):
                 return True, 0
             reset = self.limiter.get_window_stats(self.item, self.prefix, identity).reset_time
         except Exception as exc:  # Redis away: limit locally rather than refuse everyone
             self._down_until = self.clock() + self.retry_after
             log.warning("ratelimit_redis_unavailable", error=type(exc).__name__)
-            return self.local.hit(identity)
+            return self.local.hit(identity, cost)
         return False, max(1, math.ceil(reset - time.time()))
 
     def reset(self) -> None:

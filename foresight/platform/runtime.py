@@ -67,6 +67,7 @@ class Platform:
     _specs: dict[str, ModelSpec] = field(default_factory=dict, repr=False)
     _scheduler: Any = field(default=None, repr=False)
     _streams: dict[str, Stream] = field(default_factory=dict, repr=False)
+    _limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
     _services_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -276,6 +277,20 @@ class Platform:
                 else:
                     kw.update(db=self.db, clock=self.clock)
                 found = self._streams[name] = stream_from_kind(kind, **kw)
+            return found
+
+    def limiter_for(self, name: str, rate: str) -> RateLimiter:
+        """A rate limiter of its own (``rate`` in ``limits`` syntax, e.g. an app's events
+        per minute per client), on the same backend as the per-key request limit; hits
+        may carry a ``cost``. One per name and process."""
+        with self._services_lock:
+            found = self._limiters.get(name)
+            if found is None:
+                s = self.settings
+                kind = s.ratelimit_backend or ("redis" if s.redis_url else "memory")
+                prefix = f"{s.redis_prefix}ratelimit:{name}"
+                found = rate_limiter_from_kind(kind, rate, redis_url=s.redis_url, prefix=prefix)
+                self._limiters[name] = found
             return found
 
     def consumer_specs(self) -> list[tuple[App, ConsumerSpec]]:

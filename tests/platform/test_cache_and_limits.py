@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -155,6 +156,18 @@ def test_rate_limit_blocks_with_retry_after(backend: str, redis_prefix: str) -> 
     assert limiter.hit("key:2")[0]  # limits are per key
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_costed_hit_counts_every_unit(backend: str, redis_prefix: str) -> None:
+    # A batch of 1,000 events counts 1,000 against an events-per-minute budget.
+    limiter = rate_limiter_from_kind(
+        backend, "5000/minute", redis_url=REDIS_URL, prefix=redis_prefix + "cost"
+    )
+    assert [limiter.hit("client", cost=1000)[0] for _ in range(5)] == [True] * 5
+    allowed, retry_after = limiter.hit("client", cost=1000)
+    assert not allowed and 1 <= retry_after <= 60
+    assert limiter.hit("other", cost=5000)[0] and not limiter.hit("other", cost=1)[0]
+
+
 def test_local_sliding_window_weights_the_previous_window() -> None:
     from foresight.platform.ratelimit import LocalSlidingWindow
 
@@ -167,3 +180,17 @@ def test_local_sliding_window_weights_the_previous_window() -> None:
     assert [window.hit("k")[0] for _ in range(6)] == [True] * 5 + [False]
     now[0] = 1020.0 + 200  # long idle: everything forgotten
     assert window.hit("k")[0]
+
+
+def test_a_named_limiter_counts_apart_from_the_request_limit(tmp_path: Path) -> None:
+    from foresight.platform.runtime import Platform
+    from tests.conftest import make_settings
+
+    platform = Platform.create(make_settings(tmp_path, rate_limit="2/minute"))
+    try:
+        events = platform.limiter_for("events", "3000/minute")
+        assert platform.limiter_for("events", "3000/minute") is events
+        assert events.hit("key:1", cost=3000)[0] and not events.hit("key:1")[0]
+        assert platform.limiter.hit("key:1")[0]  # the request limit is untouched
+    finally:
+        platform.close()

@@ -167,3 +167,20 @@ def test_an_api_start_fails_only_jobs_whose_owner_stopped(tmp_path: Path) -> Non
     assert dead.status == "failed" and "submit" in (dead.error or "")
     assert live.status == "running"
     server.close()
+
+
+def test_an_audit_row_in_a_rolled_back_change_is_gone_with_it(db: Database) -> None:
+    from foresight.platform.audit import AuditLog, AuditQuery
+
+    audit = AuditLog(db)
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused), db.session() as session:
+        audit.write(actor="admin", action="rule.update", target="r/p", session=session)
+        raise Refused  # the change itself failed after its audit row was written
+    with db.session() as session:
+        audit.write(actor="admin", action="rule.update", target="r/q", session=session)
+    total, rows = audit.read(AuditQuery())
+    assert total == 1 and rows[0]["target"] == "r/q"

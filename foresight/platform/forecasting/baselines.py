@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from foresight.platform.errors import InvalidInput
 from foresight.platform.forecasting.local import seasonal_naive
 from foresight.platform.forecasting.series import SeriesFrame
 
@@ -89,3 +90,21 @@ def seasonal_naive_path(
     if y.min() >= 0:
         lo, hi = np.maximum(lo, 0.0), np.maximum(hi, 0.0)
     return point, lo, hi
+
+
+def trailing_mean(y: npt.ArrayLike, *, window: int, horizon: int) -> npt.NDArray[np.float64]:
+    """The mean of the last ``window`` observed values, repeated ``horizon`` times: the
+    baseline a short-horizon demand forecast must beat (missing values are skipped).
+
+    >>> trailing_mean([1.0, 2.0, 3.0, 4.0], window=2, horizon=3).tolist()
+    [3.5, 3.5, 3.5]
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise InvalidInput(f"window must be a positive integer, got {window!r}")
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise InvalidInput(f"horizon must be a positive integer, got {horizon!r}")
+    values = np.asarray(y, dtype=np.float64).reshape(-1)[-window:]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise InvalidInput(f"no observed value in the last {window} to average")
+    return np.full(horizon, float(values.mean()))

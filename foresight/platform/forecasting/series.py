@@ -59,11 +59,19 @@ class SeriesFrame:
 
 
 def _season(freq: str) -> int:
+    """Steps per natural cycle of ``freq``: 24 for hourly (a day), 12 for 5-minute data
+    (an hour: 60 minutes over 5), 7 for daily (a week); 1 when none fits a whole number.
+
+    >>> [_season(f) for f in ("h", "2h", "5min", "15min", "D", "MS", "7h")]
+    [24, 12, 12, 4, 7, 12, 1]
+    """
     offset = pd.tseries.frequencies.to_offset(freq)
     name = offset.name.split("-")[0]
     for key in (name, name.rstrip("SE"), name[:1]):
         if key in SEASON_BY_FREQ:
-            return SEASON_BY_FREQ[key]
+            season, step = SEASON_BY_FREQ[key], max(1, int(offset.n))
+            # A multiple of the unit (5min, 2h) has fewer steps per cycle, if they divide it.
+            return season // step if season % step == 0 else 1
     return 1
 
 

@@ -61,3 +61,15 @@ def test_bounds_stay_non_negative_only_for_non_negative_history() -> None:
     assert lo.tolist() == [0.0, 0.0]  # counts: clipped at zero
     _, lo_signed, _ = seasonal_naive_path(counts - 5, 2, 95, season=2)
     assert lo_signed == pytest.approx(-5 + low_change)  # a signed series: not clipped
+
+
+def test_trailing_mean_averages_the_last_observed_values() -> None:
+    from foresight.platform.errors import InvalidInput
+    from foresight.platform.forecasting.baselines import trailing_mean
+
+    assert trailing_mean([5.0, 1.0, np.nan, 3.0], window=3, horizon=2).tolist() == [2.0, 2.0]
+    assert trailing_mean([4.0], window=12, horizon=1).tolist() == [4.0]  # short history
+    with pytest.raises(InvalidInput, match="no observed value"):
+        trailing_mean([np.nan, np.nan], window=2, horizon=1)
+    with pytest.raises(InvalidInput, match="window"):
+        trailing_mean([1.0], window=0, horizon=1)

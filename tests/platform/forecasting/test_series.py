@@ -28,7 +28,11 @@ def test_dates_are_sorted_and_the_frequency_inferred() -> None:
     assert first.is_monotonic_increasing
 
 
-@pytest.mark.parametrize(("freq", "season"), [("D", 7), ("W-SUN", 52), ("QS", 4), ("h", 24)])
+@pytest.mark.parametrize(
+    ("freq", "season"),
+    # A multiple of the unit has fewer steps per cycle: 5-minute data, 12 an hour.
+    [("D", 7), ("W-SUN", 52), ("QS", 4), ("h", 24), ("2h", 12), ("5min", 12), ("15min", 4)],
+)
 def test_season_length_follows_the_frequency(freq: str, season: int) -> None:
     ds = pd.date_range("2021-01-03", periods=40, freq=freq)
     series = validate(pd.DataFrame({"unique_id": "a", "ds": ds, "y": range(40)}))
