@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from cachetools import LRUCache, TTLCache
 from sqlalchemy import func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from foresight.platform.db.base import utcnow
 from foresight.platform.db.engine import Database
@@ -79,14 +79,21 @@ class KeyStore:
         """Create a key; the plain key is returned once and never stored."""
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-        prefix = secrets.token_hex(4)
-        secret = secrets.token_urlsafe(32)
-        plain = f"fs_{prefix}_{secret}"
-        with self.db.session() as s:
-            row = ApiKeyRow(prefix=prefix, key_hash=_hash(plain), name=name, role=role)
-            s.add(row)
-            s.flush()
-            return plain, Principal(row.id, name, role)
+        # The prefix (32 bits, the key's public handle) is unique: with tens of thousands
+        # of keys two can be drawn alike, so a collision draws again.
+        for attempt in range(5):
+            prefix = secrets.token_hex(4)
+            plain = f"fs_{prefix}_{secrets.token_urlsafe(32)}"
+            try:
+                with self.db.session() as s:
+                    row = ApiKeyRow(prefix=prefix, key_hash=_hash(plain), name=name, role=role)
+                    s.add(row)
+                    s.flush()
+                    return plain, Principal(row.id, name, role)
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def verify(self, plain: str) -> Principal | None:
         """The key's principal, or None if unknown or revoked (cached briefly)."""

@@ -76,6 +76,15 @@ class LeaseLost(Conflict):
     """Another consumer took the partition over; this consumer's work on it is void."""
 
 
+class CheckpointMoved(Conflict):
+    """The checkpoint is not where the lease said (a commit whose reply was lost):
+    ``position`` is the stored one, to read on from."""
+
+    def __init__(self, partition: int, position: Position) -> None:
+        super().__init__(f"checkpoint of partition {partition} is already at {position}")
+        self.partition, self.position = partition, position
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """A partition held by ``owner`` at ``epoch``; ``position`` is its checkpoint when the
@@ -224,24 +233,35 @@ class Leases:
                 )
 
     def commit(self, session: Session, lease: Lease, position: Position) -> None:
-        """Move ``lease``'s checkpoint to ``position`` inside the caller's transaction.
+        """Move ``lease``'s checkpoint from ``lease.position`` to ``position`` inside the
+        caller's transaction, and extend the lease (a long batch must not lose it).
 
-        Run it first in that transaction. ``LeaseLost`` if the lease was taken over; an
-        ``InvalidInput`` for a position before the checkpoint (it never moves back).
+        Run it first in that transaction. It is a compare-and-set on the old position:
+        ``LeaseLost`` if the lease was taken over; ``CheckpointMoved`` (with the stored
+        position) if the checkpoint is not where the lease says, e.g. after a commit whose
+        reply was lost, so the same records are never applied twice; an ``InvalidInput``
+        for a position before the old one.
         """
         check_positions({lease.partition: position}, self.partitions)
+        if position < lease.position:
+            raise InvalidInput(
+                f"checkpoint of partition {lease.partition} is at {lease.position}; "
+                f"it does not move back to {position}"
+            )
         c = _T.c
         major, minor = position
         fenced = and_(*self._mine(), c.part == lease.partition)
+        now = self.clock()
         moved = session.execute(
             update(_T)
             .where(
                 fenced,
                 c.owner == lease.owner,
                 c.epoch == lease.epoch,
-                or_(c.major < major, and_(c.major == major, c.minor <= minor)),
+                c.major == lease.position[0],
+                c.minor == lease.position[1],
             )
-            .values(major=major, minor=minor, updated_at=self.clock())
+            .values(major=major, minor=minor, lease_expires_at=now + self.lease, updated_at=now)
         )
         if moved.rowcount:  # type: ignore[attr-defined]
             return
@@ -250,34 +270,29 @@ class Leases:
             raise LeaseLost(
                 f"partition {lease.partition} of {self.stream}/{self.group} was taken over"
             )
-        raise InvalidInput(
-            f"checkpoint of partition {lease.partition} is at {(row.major, row.minor)}; "
-            f"it does not move back to {position}"
-        )
+        raise CheckpointMoved(lease.partition, (row.major, row.minor))
 
     def positions(self) -> dict[int, Position]:
-        """Every partition's checkpoint (``(0, 0)`` before any commit)."""
+        """Every partition's checkpoint (``(0, 0)`` before any commit); reads only."""
         c = _T.c
         with self.db.session() as session:
-            self._ensure_rows(session)
             rows = session.execute(select(c.part, c.major, c.minor).where(*self._mine())).all()
-        self._created = True
-        return {part: (major, minor) for part, major, minor in rows}
+        found = {part: (major, minor) for part, major, minor in rows}
+        return {p: found.get(p, (0, 0)) for p in range(self.partitions)}
 
     def owners(self) -> dict[int, str | None]:
         """Each partition's live owner (None when free or expired), for ``/health``."""
         c = _T.c
         now = self.clock()
         with self.db.session() as session:
-            self._ensure_rows(session)
             rows = session.execute(
                 select(c.part, c.owner, c.lease_expires_at).where(*self._mine())
             ).all()
-        self._created = True
-        return {
+        live = {
             r.part: (r.owner if r.owner is not None and r.lease_expires_at >= now else None)
             for r in rows
         }
+        return {p: live.get(p) for p in range(self.partitions)}
 
 
 _T = cast(Table, StreamPartitionRow.__table__)

@@ -13,8 +13,8 @@ checkpoint commit. Delivery through a consumer group (``XREADGROUP >``) would lo
 records: a stalled owner that wakes up and reads ``>`` on a partition it no longer owns
 takes entries the new owner is never given, and the new owner's checkpoint then moves
 past them. So the consumer group here is bookkeeping only: ``ack`` moves the group's
-last-delivered id to the checkpoint (``XGROUP SETID``), so Redis's own ``XINFO GROUPS``
-shows each group's lag to an operator.
+last-delivered id to the checkpoint (``XGROUP SETID``), so ``XINFO GROUPS`` shows where
+each group is (its lag is in ``/health``).
 
 Durability is Redis's: an appended record survives a consumer's death, but survives a
 Redis restart only with ``appendonly yes`` and ``appendfsync always`` (``durable``
@@ -45,6 +45,7 @@ from foresight.platform.streams import (
 )
 
 DEDUPE_SECONDS = 8 * 86_400  # an idempotency key is remembered this long
+LAG_CAP = 10_000  # lag counts at most this many entries per partition
 _APPEND = """
 local n = tonumber(ARGV[3])
 local created, fresh = {}, {}
@@ -102,8 +103,12 @@ class RedisStream:
 
     @property
     def durable(self) -> bool:
-        """True only when Redis fsyncs every write to its append-only file."""
-        config = self.client.config_get("append*")
+        """True only when Redis fsyncs every write to its append-only file (False when
+        the server will not say: a managed Redis may refuse CONFIG)."""
+        try:
+            config = self.client.config_get("append*")
+        except redis.ResponseError:
+            return False
         get = {_text(k): _text(v) for k, v in config.items()}.get
         return get("appendonly") == "yes" and get("appendfsync") == "always"
 
@@ -170,19 +175,27 @@ class RedisStream:
         return []
 
     def ack(self, group: str, partition: int, upto: Position) -> None:
-        """Record the committed checkpoint as the group's last-delivered id (for
-        ``XINFO GROUPS``); the checkpoint itself lives in SQL."""
+        """Record the committed checkpoint as the group's last-delivered id; the
+        checkpoint itself lives in SQL. A stream key Redis lost (a restart without AOF)
+        gets its group back."""
         check_positions({partition: upto}, self.partitions)
         check_text(group, "consumer group", MAX_STREAM)
         key = self._keys[partition]
-        if (group, partition) not in self._groups:
+        for attempt in (1, 2):
+            if (group, partition) not in self._groups:
+                try:
+                    self.client.xgroup_create(key, group, id="0", mkstream=True)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self._groups.add((group, partition))
             try:
-                self.client.xgroup_create(key, group, id="0", mkstream=True)
+                self.client.xgroup_setid(key, group, _id(upto))
+                return
             except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
+                if "NOGROUP" not in str(exc) or attempt == 2:
                     raise
-            self._groups.add((group, partition))
-        self.client.xgroup_setid(key, group, _id(upto))
+                self._groups.discard((group, partition))
 
     def end(self, partition: int) -> Position:
         check_positions({partition: START}, self.partitions)
@@ -190,11 +203,13 @@ class RedisStream:
         return _position(newest[0][0]) if newest else START
 
     def lag(self, group: str, after: Mapping[int, Position]) -> dict[int, int]:
-        """Entries (packed batches) past each position."""
+        """Entries (packed batches) past each position, counted up to ``LAG_CAP`` (a
+        health probe must not read a whole backlog)."""
         check_positions(after, self.partitions)
         out = {}
         for part, pos in sorted(after.items()):
-            out[part] = len(self.client.xrange(self._keys[part], min=f"({_id(pos)}"))
+            entries = self.client.xrange(self._keys[part], min=f"({_id(pos)}", count=LAG_CAP)
+            out[part] = len(entries)
         return out
 
     def trim(self, partition: int, upto: Position) -> int:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from foresight.platform.scheduler import default_owner
-from foresight.platform.stream_leases import Lease, LeaseLost, Leases
+from foresight.platform.stream_leases import CheckpointMoved, Lease, LeaseLost, Leases
 from foresight.platform.streams import Entry, Stream
 
 if TYPE_CHECKING:
@@ -90,10 +90,14 @@ class ConsumerRunner:
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the batch in hand and give the partitions back."""
+        """Stop after the batch in hand and give the partitions back (only once the
+        thread has ended: a batch still running keeps them until its lease lapses)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("stream.stop_timed_out", group=self.group)
+                return
         try:
             self.leases.release(self.owner)
         except Exception:  # the database is away: the leases lapse on their own
@@ -154,6 +158,10 @@ class ConsumerRunner:
             log.warning("stream.lease_lost", group=self.group, partition=part)
             self.held.pop(part, None)
             return 0
+        except CheckpointMoved as moved:
+            # An earlier commit landed although its reply was lost: read on from there.
+            self.held[part] = Lease(part, lease.owner, lease.epoch, moved.position)
+            return 0
         except Exception:
             self.failures += 1
             log.exception("stream.handle_failed", group=self.group, partition=part)
@@ -161,7 +169,10 @@ class ConsumerRunner:
             return 0
         self.failures = 0
         self.held[part] = Lease(part, lease.owner, lease.epoch, last)
-        self.stream.ack(self.group, part, last)
+        try:
+            self.stream.ack(self.group, part, last)
+        except Exception:  # bookkeeping only: the checkpoint is committed
+            log.warning("stream.ack_failed", group=self.group, partition=part)
         if after is not None:
             try:
                 after()

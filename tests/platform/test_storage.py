@@ -184,3 +184,17 @@ def test_an_audit_row_in_a_rolled_back_change_is_gone_with_it(db: Database) -> N
         audit.write(actor="admin", action="rule.update", target="r/q", session=session)
     total, rows = audit.read(AuditQuery())
     assert total == 1 and rows[0]["target"] == "r/q"
+
+
+def test_a_key_prefix_drawn_twice_is_drawn_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foresight.platform import auth
+
+    draws = iter(["aaaa0000", "aaaa0000", "bbbb1111"])
+    monkeypatch.setattr(auth.secrets, "token_hex", lambda n: next(draws))
+    keys = KeyStore(db)
+    first, _ = keys.create(name="one", role="admin")
+    second, _ = keys.create(name="two", role="admin")  # its first draw collides
+    assert first.startswith("fs_aaaa0000_") and second.startswith("fs_bbbb1111_")
+    assert keys.verify(second) is not None

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, sele
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import InvalidInput
 from foresight.platform.event_units import open_unit
-from foresight.platform.stream_leases import LeaseLost, Leases
+from foresight.platform.stream_leases import CheckpointMoved, Lease, LeaseLost, Leases
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STATE = Table(
@@ -95,16 +95,28 @@ def test_a_lapsed_lease_taken_back_by_its_owner_name_gets_a_new_epoch(
         leases.commit(unit.session, first, (3, 0))
 
 
-def test_a_checkpoint_only_moves_forward(db: Database, leases: Leases) -> None:
+def test_a_checkpoint_only_moves_forward_and_only_from_where_it_is(
+    db: Database, leases: Leases, clock: Clock
+) -> None:
     lease = leases.acquire("a")[2]
     with open_unit(db) as unit:
         leases.commit(unit.session, lease, (9, 3))
-    with open_unit(db) as unit:
-        leases.commit(unit.session, lease, (9, 3))  # the same position again is fine
+    # The reply of that commit was lost: the consumer still holds the old position.
+    # Committing the same records again must not pass (they would count twice).
+    with pytest.raises(CheckpointMoved) as moved, open_unit(db) as unit:
+        leases.commit(unit.session, lease, (9, 3))
+    assert moved.value.position == (9, 3)
+    on = Lease(2, "a", lease.epoch, (9, 3))
     with pytest.raises(InvalidInput, match="does not move back"), open_unit(db) as unit:
-        leases.commit(unit.session, lease, (9, 2))
+        leases.commit(unit.session, on, (9, 2))
     assert leases.positions()[2] == (9, 3)
-    assert leases.acquire("a")[2].position == (9, 3)
+    # A commit extends the lease: a batch longer than the lease keeps its partition.
+    clock.now += timedelta(seconds=8)
+    with open_unit(db) as unit:
+        leases.commit(unit.session, on, (12, 0))
+    clock.now += timedelta(seconds=8)  # 16 s after the acquire, 8 s after the commit
+    assert leases.owners()[2] == "a"
+    assert leases.acquire("a")[2].position == (12, 0)
 
 
 def test_groups_and_streams_keep_their_own_checkpoints(db: Database, leases: Leases) -> None:

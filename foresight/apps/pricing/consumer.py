@@ -44,8 +44,11 @@ def _when(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def event_of(payload: dict[str, Any], position: tuple[int, int]) -> Event:
-    """What the windows read of a stored pricing event."""
+def event_of(
+    payload: dict[str, Any], position: tuple[int, int], recorded: datetime | None = None
+) -> Event:
+    """What the windows read of a stored pricing event (``recorded``: when the stream
+    stored it)."""
     return Event(
         t=_ms(payload["timestamp"]),
         region=payload["region_id"],
@@ -53,6 +56,7 @@ def event_of(payload: dict[str, Any], position: tuple[int, int]) -> Event:
         position=position,
         available=int(payload.get("available", 0)),
         busy=int(payload.get("busy", 0)),
+        recorded=None if recorded is None else int(recorded.timestamp() * 1000),
     )
 
 
@@ -90,7 +94,10 @@ class WindowConsumer:
         closed: list[Window] = []
         for entry in entries:
             for record in entry.records:
-                closed += state.apply(event_of(record.payload, entry.position))
+                event = event_of(record.payload, entry.position, record.recorded_at)
+                if partition_of(event.region, self.partitions) != part:
+                    raise ValueError(f"record key {record.key!r} is not its region's")
+                closed += state.apply(event)
         self._store_windows(session, closed)
         features = self._features(closed)
         self.offline.write(session, VIEW, features)

@@ -63,14 +63,16 @@ class Minute:
 def _minutes_by_hour(lo: int, hi: int) -> np.ndarray:
     """How many of the minutes ``lo..hi`` (inclusive, epoch minutes) fall in each UTC
     hour of the day, ``(24,)`` int64."""
-    counts = np.zeros(24, dtype=np.int64)
     if hi < lo:
-        return counts
+        return np.zeros(24, dtype=np.int64)
     days, rest = divmod(hi - lo + 1, 1440)
-    counts += days * 60
     start = (lo + days * 1440) % 1440
-    for k in range(rest):  # < 1440 steps, only on the partial day
-        counts[((start + k) % 1440) // 60] += 1
+    # The partial day, by hour, in closed form: each hour's overlap with [start, start+rest)
+    # on the circle of 1440 minutes (at most two arcs).
+    counts = np.full(24, days * 60, dtype=np.int64)
+    edges = np.arange(24) * 60
+    for a, b in ((start, min(start + rest, 1440)), (0, max(0, start + rest - 1440))):
+        counts += np.clip(np.minimum(edges + 60, b) - np.maximum(edges, a), 0, None)
     return counts
 
 

@@ -47,6 +47,11 @@ class Rule:
             problems.append("smoothing must be in (0, 1]")
         if not (math.isfinite(self.sensitivity) and 0 <= self.sensitivity <= 100):
             problems.append("sensitivity must be between 0 and 100")
+        for name in ("min_multiplier", "max_multiplier", "max_step"):
+            value = getattr(self, name)
+            # Limits are exact in units of 1/10,000: a rounded cap could break itself.
+            if math.isfinite(value) and abs(value * UNIT - round(value * UNIT)) > 1e-6:
+                problems.append(f"{name} has at most 4 decimals")
         if problems:
             raise InvalidInput("; ".join(problems))
 
@@ -99,22 +104,24 @@ def apply_rule(raw: Surge, rule: Rule, previous_units: int | None) -> Priced:
 
 def arm_of(experiment: str, user_id: str | None, weights: dict[str, int]) -> str:
     """The A/B arm of ``user_id``: a stable hash of ``experiment:user`` into 10,000
-    buckets against the arms' weights (basis points, summing to 10,000; listed order).
-    No user, or no experiment, is ``control``.
+    buckets against the arms' weights (integer basis points summing to 10,000), the arms
+    taken in name order so a store that reorders keys moves nobody. No user, no
+    experiment or no arms is ``control``.
 
     >>> weights = {"control": 5000, "steep": 5000}
     >>> arm_of("e1", "u42", weights) in weights, arm_of("e1", None, weights)
     (True, 'control')
     """
-    if user_id is None or not weights:
+    if user_id is None or not experiment or not weights:
         return "control"
-    if sum(weights.values()) != UNIT or any(w < 0 for w in weights.values()):
-        raise InvalidInput("arm weights are basis points >= 0 summing to 10,000")
+    ok = all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in weights.values())
+    if not ok or sum(weights.values()) != UNIT:
+        raise InvalidInput("arm weights are integer basis points >= 0 summing to 10,000")
     digest = hashlib.blake2b(f"{experiment}:{user_id}".encode(), digest_size=8).digest()
     bucket = int.from_bytes(digest, "big") % UNIT
     edge = 0
-    for arm, weight in weights.items():
-        edge += weight
+    for arm in sorted(weights):
+        edge += weights[arm]
         if bucket < edge:
             return arm
-    return next(reversed(weights))  # unreachable: the weights sum to 10,000
+    raise AssertionError("unreachable: the weights sum to 10,000")

@@ -3,7 +3,9 @@
 One ``PartitionWindows`` holds the open windows of one stream partition (its regions
 share a watermark). Records are applied one at a time, in stream order:
 
-- the watermark is ``max(watermark, t − lateness)`` (event time, milliseconds);
+- the watermark is ``max(watermark, min(t, recorded + SKEW) − lateness)`` (event time,
+  milliseconds): an event stamped in the future moves it no further than its arrival
+  (plus a little clock skew), or one bad clock would close every region's windows;
 - a record whose 1-minute window has already closed (its end ≤ the watermark) is
   *late-dropped*: counted per region and otherwise ignored; one inside the lateness is
   *late-accepted* when its window is not the newest the region has seen;
@@ -26,6 +28,7 @@ from typing import Any
 from foresight.platform.errors import InvalidInput
 
 SIZES_MS = (60_000, 300_000)  # 1- and 5-minute windows
+SKEW_MS = 5_000  # how far ahead of its arrival an event's clock may run and still count
 KINDS = ("search", "booking", "cancel", "supply_update", "external_signal")
 
 
@@ -39,6 +42,7 @@ class Event:
     position: tuple[int, int] = (0, 0)
     available: int = 0  # supply_update only
     busy: int = 0
+    recorded: int | None = None  # when the stream stored it: bounds a future timestamp
 
 
 @dataclass(slots=True)
@@ -86,7 +90,8 @@ class PartitionWindows:
         """Apply one record; the windows it closes, oldest first."""
         if e.kind not in KINDS:
             raise InvalidInput(f"unknown event kind {e.kind!r}; one of {', '.join(KINDS)}")
-        self.watermark = max(self.watermark, e.t - self.lateness_ms)
+        t = e.t if e.recorded is None else min(e.t, e.recorded + SKEW_MS)
+        self.watermark = max(self.watermark, t - self.lateness_ms)
         first = e.t - e.t % SIZES_MS[0]
         if first + SIZES_MS[0] <= self.watermark:
             self.late_dropped[e.region] = self.late_dropped.get(e.region, 0) + 1

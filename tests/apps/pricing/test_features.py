@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -60,6 +61,16 @@ def histories(draw: st.DrawFn) -> list[Minute]:
             )
         )
     return out
+
+
+@given(lo=st.integers(0, 10**7), length=st.integers(-1, 5000))
+def test_minutes_by_hour_counts_like_a_loop(lo: int, length: int) -> None:
+    from foresight.apps.pricing.features import _minutes_by_hour
+
+    want = np.zeros(24, dtype=np.int64)
+    for m in range(lo, lo + length):
+        want[(m % 1440) // 60] += 1
+    assert _minutes_by_hour(lo, lo + length - 1).tolist() == want.tolist()
 
 
 @settings(max_examples=60, deadline=None)

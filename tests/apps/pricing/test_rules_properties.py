@@ -18,15 +18,20 @@ from foresight.platform.errors import InvalidInput
 positive = st.floats(0.0, 1e4, allow_nan=False, allow_infinity=False)
 
 
+def grid(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Values with at most 4 decimals (a rule's limits are exact in 1/10,000 units)."""
+    return st.integers(round(lo * UNIT), round(hi * UNIT)).map(lambda u: u / UNIT)
+
+
 @st.composite
 def rules(draw: st.DrawFn) -> Rule:
-    lo = draw(st.floats(0.1, 5.0))
-    hi = draw(st.floats(lo, 10.0))
+    lo = draw(grid(0.1, 5.0))
+    hi = draw(grid(lo, 10.0))
     return Rule(
         base_price=draw(st.floats(0.01, 10_000.0)),
         min_multiplier=lo,
         max_multiplier=hi,
-        max_step=draw(st.floats(0.0001, 3.0)),
+        max_step=draw(grid(0.0001, 3.0)),
         smoothing=draw(st.floats(0.01, 1.0)),
         sensitivity=draw(st.floats(0.0, 100.0)),
     )
@@ -117,6 +122,8 @@ def test_surge_reads_like_the_situation() -> None:
 def test_a_bad_rule_names_every_problem() -> None:
     with pytest.raises(InvalidInput, match=r"base_price.*min_multiplier.*smoothing"):
         Rule(base_price=0, min_multiplier=2, max_multiplier=1, smoothing=0)
+    with pytest.raises(InvalidInput, match="max_step has at most 4 decimals"):
+        Rule(base_price=10, max_step=0.00017)  # it would round up past itself
 
 
 def test_arms_are_stable_and_follow_their_weights() -> None:
@@ -127,9 +134,13 @@ def test_arms_are_stable_and_follow_their_weights() -> None:
         assert abs(arms.count(arm) / len(arms) - weight / UNIT) < 0.015
     other = [arm_of("exp-2", f"user-{i}", weights) for i in range(2000)]
     assert other != arms[:2000]  # another experiment reshuffles the users
-    assert arm_of("exp-1", None, weights) == "control"
+    assert arm_of("exp-1", None, weights) == "control" == arm_of("", "user-1", weights)
+    reordered = dict(reversed(list(weights.items())))  # a JSON store may reorder keys
+    assert [arm_of("exp-1", f"user-{i}", reordered) for i in range(500)] == arms[:500]
     with pytest.raises(InvalidInput, match="basis points"):
         arm_of("e", "u", {"a": 5000})
+    with pytest.raises(InvalidInput, match="integer basis points"):
+        arm_of("e", "u", {"a": True, "b": 9999})
 
 
 def test_docstring_examples_run() -> None:

@@ -52,6 +52,16 @@ def test_counts_close_when_the_watermark_passes_and_late_ones_are_counted() -> N
     assert all(w.size == 5 * MIN for w in closed if w.size != MIN)
 
 
+def test_a_clock_running_ahead_cannot_close_other_regions_windows() -> None:
+    now = 30 * MIN
+    state = PartitionWindows(lateness_ms=MIN)
+    # Stamped 4 minutes ahead, but stored now: the watermark follows its arrival.
+    state.apply(Event(now + 4 * MIN, "fast-clock", "search", recorded=now))
+    on_time = [Event(now - 20_000 + k, "other", "search", recorded=now) for k in range(10)]
+    closed, state = run(on_time, state)
+    assert state.late_dropped == {} and closed == []
+
+
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown event kind 'refund'"):
         PartitionWindows().apply(Event(0, "r", "refund"))
