@@ -39,7 +39,10 @@ def create_app(platform: Platform, *, owns_platform: bool = False) -> FastAPI:
         if platform.settings.scheduler:
             # Every worker may run one: the lease row lets one process run each due task.
             platform.scheduler.start(platform.settings.scheduler_interval)
-        consumers = Consumers(platform) if platform.settings.stream_consumers else None
+        run_consumers = platform.settings.stream_consumers
+        if run_consumers is None:
+            run_consumers = platform.settings.redis_url is None
+        consumers = Consumers(platform) if run_consumers else None
         if consumers is not None:
             consumers.start()  # workers and replicas share the partitions through leases
         # Start-up objects (models, routes, modules) never die: keep them out of the

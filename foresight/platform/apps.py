@@ -224,7 +224,8 @@ class App(ABC):
 
     def consumers(self) -> list[ConsumerSpec]:
         """Stream consumers (optional; none by default): ``foresight worker`` runs them,
-        and ``foresight serve`` too unless ``FORESIGHT_STREAM_CONSUMERS=false``."""
+        and ``foresight serve`` too when there is no Redis (``FORESIGHT_STREAM_CONSUMERS``
+        chooses)."""
         return []
 
     def health(self, platform: Platform) -> dict[str, dict[str, Any]]:

@@ -263,6 +263,11 @@ class Platform:
         """The stream ``name`` on the configured backend (one object per process)."""
         with self._services_lock:
             found = self._streams.get(name)
+            if found is not None and found.partitions != partitions:
+                raise InvalidInput(
+                    f"stream {name!r} has {found.partitions} partitions, not {partitions}; "
+                    "a stream's partitioning is fixed (name a new stream to change it)"
+                )
             if found is None:
                 s = self.settings
                 kind = s.stream_backend or ("redis" if self.redis is not None else "database")

@@ -55,10 +55,11 @@ class Settings(BaseSettings):
     stream_backend: str | None = Field(
         default=None, description="Streams: database, redis or module:Class; redis if a URL is set."
     )
-    stream_consumers: bool = Field(
-        default=True,
-        description="Run the apps' stream consumers in `foresight serve` too (processes share "
-        "the partitions through leases).",
+    stream_consumers: bool | None = Field(
+        default=None,
+        description="Run the apps' stream consumers in `foresight serve` too; by default only "
+        "without Redis (one embedded process), since with Redis `foresight worker` runs them "
+        "and a rolling restart of API workers would move partitions.",
     )
     webhook_rate_per_second: float = Field(
         default=10.0, gt=0, description="Most requests per second to one subscriber."

@@ -173,3 +173,15 @@ def test_the_api_runs_the_apps_consumers_and_health_shows_them(tmp_path: Path) -
             assert stream["lag"] == 0 and stream["owners"] == 1 and stream["durable"] is True
     finally:
         platform.close()
+
+
+def test_a_stream_keeps_its_partitioning(tmp_path: Path) -> None:
+    from foresight.platform.errors import InvalidInput
+
+    platform = Platform.create(make_settings(tmp_path))
+    try:
+        platform.stream("fixed", 4)
+        with pytest.raises(InvalidInput, match="has 4 partitions, not 8"):
+            platform.stream("fixed", 8)
+    finally:
+        platform.close()
