@@ -13,6 +13,7 @@ import structlog
 
 from foresight.platform.errors import ForesightError
 from foresight.platform.scheduler import ERROR_CHARS, Scheduler
+from foresight.platform.stream_runner import trim_streams
 from foresight.platform.training import no_progress
 
 if TYPE_CHECKING:
@@ -162,5 +163,7 @@ def purge(platform: Platform, now: datetime | None = None) -> dict[str, int]:
         removed["jobs"] = platform.jobs.purge(cut)
     if (cut := before("audit")) is not None:
         removed["audit"] = platform.audit_log.purge(cut)
+    if (cut := before("streams")) is not None and platform.consumer_specs():
+        removed["streams"] = trim_streams(platform, cut)
     log.info("retention_purge", **removed)
     return removed

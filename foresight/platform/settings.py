@@ -21,6 +21,9 @@ RETENTION_DEFAULTS = {
     "events": 90.0,
     "jobs": 30.0,
     "audit": 730.0,
+    # Stream records behind every consumer group's checkpoint; at least as long as a
+    # producer may retry an event, since an idempotency key is forgotten with its record.
+    "streams": 8.0,
 }
 
 

@@ -185,6 +185,18 @@ class DatabaseStream:
                 out[part] = int(count or 0)
         return out
 
+    def position_before(self, partition: int, when: datetime) -> Position:
+        check_positions({partition: START}, self.partitions)
+        with self.db.session() as session:
+            newest = session.scalar(
+                select(func.max(EventRow.id)).where(
+                    EventRow.stream == self.name,
+                    EventRow.stream_partition == partition,
+                    EventRow.recorded_at < when,
+                )
+            )
+        return (int(newest), 0) if newest is not None else START
+
     def trim(self, partition: int, upto: Position) -> int:
         """Delete the partition's records at or before ``upto``. Give it the lowest
         checkpoint of every group, and only records older than the producers' retry

@@ -212,6 +212,15 @@ class RedisStream:
             out[part] = len(entries)
         return out
 
+    def position_before(self, partition: int, when: datetime) -> Position:
+        """Entry ids are Redis's clock at the append: the newest id before ``when``."""
+        check_positions({partition: START}, self.partitions)
+        cut = int(when.timestamp() * 1000) - 1
+        if cut < 0:
+            return START
+        newest = self.client.xrevrange(self._keys[partition], max=str(cut), min="-", count=1)
+        return _position(newest[0][0]) if newest else START
+
     def trim(self, partition: int, upto: Position) -> int:
         """Delete the partition's entries at or before ``upto``."""
         check_positions({partition: upto}, self.partitions)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -218,3 +219,25 @@ def stream_health(platform: Platform) -> dict[str, dict[str, Any]]:
             "durable": stream.durable,
         }
     return out
+
+
+def trim_streams(platform: Platform, before: datetime) -> int:
+    """Retention: delete each consumed stream's records stored before ``before`` and at
+    or behind every consumer group's checkpoint (a record some group has not handled
+    stays, however old). Returns how many entries went."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for app, spec in platform.consumer_specs():
+        groups.setdefault((spec.stream, spec.partitions), []).append(group_of(app, spec))
+    removed = 0
+    for (name, partitions), names in groups.items():
+        stream = platform.stream(name, partitions)
+        checkpoints = [
+            Leases(platform.db, name, g, partitions, clock=platform.clock).positions()
+            for g in names
+        ]
+        for part in range(partitions):
+            floor = min(c[part] for c in checkpoints)
+            upto = min(floor, stream.position_before(part, before))
+            if upto > (0, 0):
+                removed += stream.trim(part, upto)
+    return removed

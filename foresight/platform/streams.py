@@ -125,6 +125,11 @@ class Stream(Protocol):
         """Per partition, how many records lie past the group's position."""
         ...
 
+    def position_before(self, partition: int, when: datetime) -> Position:
+        """The newest position of ``partition`` stored before ``when`` (``START`` if
+        none): retention trims up to it, and no further than every checkpoint."""
+        ...
+
     def trim(self, partition: int, upto: Position) -> int:
         """Delete the partition's entries at or before ``upto``; how many went."""
         ...

@@ -185,3 +185,34 @@ def test_a_stream_keeps_its_partitioning(tmp_path: Path) -> None:
             platform.stream("fixed", 8)
     finally:
         platform.close()
+
+
+def test_retention_trims_only_what_every_group_has_handled(tmp_path: Path) -> None:
+    from foresight.platform.operations import purge
+
+    platform = Platform.create(make_settings(tmp_path))
+    try:
+        tips = platform.app("tips")
+        spec = tips.consumers()[0]
+        stream = platform.stream(spec.stream, spec.partitions)
+
+        def tables(start: int, n: int) -> list[Record]:
+            body = {"bill": 20.0, "party_size": 2, "tip": 3.0}
+            return [
+                Record("table", f"till-{i % 3}", body, T0, f"t{i}") for i in range(start, start + n)
+            ]
+
+        stream.append(tables(0, 30))
+        consumer = ConsumerRunner(platform, tips, spec, owner="w", sleep=lambda s: False)
+        while consumer.run_once():
+            pass
+        stream.append(tables(30, 12))  # not handled yet: must survive any age
+        later = datetime.now(UTC) + timedelta(days=30)
+        removed = purge(platform, now=later)
+        assert removed["streams"] == 30
+        left = stream.read("g", "c", dict.fromkeys(range(spec.partitions), (0, 0)), limit=100)
+        assert sorted(int(r.idempotency_key[1:]) for e in left for r in e.records) == list(
+            range(30, 42)
+        )
+    finally:
+        platform.close()

@@ -125,6 +125,20 @@ class StreamContract:
         for e in everything(stream):
             assert {partition_of(r.key, stream.partitions) for r in e.records} == {e.partition}
 
+    def test_the_position_before_a_time_splits_old_from_new(self, stream: Stream) -> None:
+        part = partition_of("a", stream.partitions)
+        assert stream.position_before(part, datetime.now(UTC)) == START
+        stream.append([rec("a", 1)])
+        stream.append([rec("a", 2)])
+        time.sleep(0.02)
+        cut = datetime.now(UTC)
+        time.sleep(0.02)
+        stream.append([rec("a", 3)])
+        entries = stream.read("g", "c", {part: START})
+        assert stream.position_before(part, cut) == entries[1].position
+        assert stream.trim(part, stream.position_before(part, cut)) == 2
+        assert payloads(stream.read("g", "c", {part: START})) == [3]
+
     def test_streams_on_one_store_do_not_mix(self, stream: Stream, other: Stream) -> None:
         stream.append([rec("a", 1)])
         # The same idempotency key on another stream is another record.
