@@ -55,6 +55,27 @@ class _ScrapeGauge(Collector):
         yield GaugeMetricFamily(self.name, self.documentation, value=self.fn())
 
 
+class _LabeledScrapeGauge(Collector):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        fn: Callable[[], dict[tuple[str, ...], float]],
+    ) -> None:
+        self.name, self.documentation, self.labels, self.fn = name, documentation, labels, fn
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        try:
+            values = self.fn()
+        except Exception:  # a store that is away: no sample beats a failed scrape
+            values = {}
+        for key, value in values.items():
+            family.add_metric(list(key), value)
+        yield family
+
+
 class Metrics:
     """The platform's metrics: ``registry`` for counted values (shared by worker
     processes in multiprocess mode), ``local`` for values read at scrape time."""
@@ -160,6 +181,17 @@ class Metrics:
         """A gauge whose value ``fn`` computes at each scrape (e.g. a count read from the
         database): right in every worker, so it is not summed across them."""
         self.local.register(_ScrapeGauge(name, documentation, fn))
+
+    def labeled_gauge_function(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        fn: Callable[[], dict[tuple[str, ...], float]],
+    ) -> None:
+        """A gauge with labels whose samples ``fn`` computes at each scrape (label values
+        → value); none when ``fn`` raises."""
+        self.local.register(_LabeledScrapeGauge(name, documentation, labels, fn))
 
     def render(self) -> bytes:
         """The exposition text: every worker's counted values, then the scrape-time ones."""

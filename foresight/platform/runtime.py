@@ -33,6 +33,7 @@ from foresight.platform.registry import ModelRegistry
 from foresight.platform.scheduler import Scheduler
 from foresight.platform.serving import ModelServer, Served
 from foresight.platform.settings import Settings
+from foresight.platform.stream_runner import stream_lags
 from foresight.platform.streams import Stream, stream_from_kind
 from foresight.platform.training import TrainingContext, TrainingPipeline, no_progress
 
@@ -178,6 +179,13 @@ class Platform:
         platform.monitor.announce = monitor_announce
         for app in apps:
             app.register_metrics(platform, metrics.registry)
+        if platform.consumer_specs():
+            metrics.labeled_gauge_function(
+                "foresight_stream_lag",
+                "Stream entries past each consumer group's checkpoint",
+                ["group", "partition"],
+                lambda: stream_lags(platform),
+            )
         return platform
 
     def announce(

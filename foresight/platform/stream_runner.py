@@ -241,3 +241,15 @@ def trim_streams(platform: Platform, before: datetime) -> int:
             if upto > (0, 0):
                 removed += stream.trim(part, upto)
     return removed
+
+
+def stream_lags(platform: Platform) -> dict[tuple[str, ...], float]:
+    """``foresight_stream_lag`` at scrape time: per consumer group and partition, the
+    entries past its checkpoint."""
+    out: dict[tuple[str, ...], float] = {}
+    for app, spec in platform.consumer_specs():
+        group = group_of(app, spec)
+        leases = Leases(platform.db, spec.stream, group, spec.partitions, clock=platform.clock)
+        lag = platform.stream(spec.stream, spec.partitions).lag(group, leases.positions())
+        out.update({(group, str(part)): float(n) for part, n in lag.items()})
+    return out

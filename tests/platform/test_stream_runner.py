@@ -171,6 +171,8 @@ def test_the_api_runs_the_apps_consumers_and_health_shows_them(tmp_path: Path) -
             body = client.get("/health").json()
             stream = body["components"]["stream:tips:tables"]
             assert stream["lag"] == 0 and stream["owners"] == 1 and stream["durable"] is True
+            metrics = client.get("/metrics").text
+            assert 'foresight_stream_lag{group="tips:tables",partition="0"} 0.0' in metrics
     finally:
         platform.close()
 
