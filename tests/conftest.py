@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,6 +146,16 @@ def redis_prefix() -> Iterator[str]:
     yield prefix
     for key in client.scan_iter(match=f"*{prefix}*"):
         client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    """A client of the local Redis (pair it with ``redis_prefix`` for its keys)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
     client.close()
 
 

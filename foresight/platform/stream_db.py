@@ -35,7 +35,9 @@ from foresight.platform.streams import (
     Position,
     Record,
     StoredRecord,
+    check_partitions,
     check_positions,
+    check_read,
     partition_of,
 )
 
@@ -56,10 +58,7 @@ class DatabaseStream:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         check_text(name, "stream name", MAX_STREAM)
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
-        if not 1 <= partitions <= 1024:
-            raise InvalidInput(f"a stream has 1 to 1024 partitions, got {partitions}")
+        check_partitions(partitions)
         self.db, self.name, self.partitions, self.clock = db, name, partitions, clock
         self._appended = threading.Condition()
         self._ikey = f"stream:{name}:"
@@ -103,9 +102,7 @@ class DatabaseStream:
         block_ms: int = 0,
     ) -> list[Entry]:
         """Entries past ``after`` (one per record), oldest first within each partition."""
-        check_positions(after, self.partitions)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+        check_read(after, self.partitions, group, consumer, limit)
         entries = self._read(after, limit)
         deadline = time.monotonic() + block_ms / 1000
         while not entries and (left := deadline - time.monotonic()) > 0:

@@ -42,8 +42,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from foresight.platform.db.base import Base, UTCDateTime, utcnow
 from foresight.platform.db.engine import Database
 from foresight.platform.errors import Conflict, InvalidInput
-from foresight.platform.event_units import MAX_KEY, MAX_PARTITIONS, MAX_STREAM, check_text
-from foresight.platform.streams import Position, check_positions
+from foresight.platform.event_units import MAX_KEY, MAX_STREAM, check_text
+from foresight.platform.streams import Position, check_partitions, check_positions
 
 
 class StreamPartitionRow(Base):
@@ -111,10 +111,7 @@ class Leases:
     ) -> None:
         check_text(stream, "stream name", MAX_STREAM)
         check_text(group, "consumer group", MAX_STREAM)
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
-        if not 1 <= partitions <= MAX_PARTITIONS:
-            raise InvalidInput(f"a stream has 1 to {MAX_PARTITIONS} partitions, got {partitions}")
+        check_partitions(partitions)
         if not lease_seconds > 0:
             raise InvalidInput(f"lease_seconds must be positive, got {lease_seconds!r}")
         self.db, self.stream, self.group, self.partitions = db, stream, group, partitions

@@ -40,7 +40,9 @@ from foresight.platform.streams import (
     Position,
     Record,
     StoredRecord,
+    check_partitions,
     check_positions,
+    check_read,
     partition_of,
 )
 
@@ -88,10 +90,7 @@ class RedisStream:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         check_text(name, "stream name", MAX_STREAM)
-        if isinstance(partitions, bool) or not isinstance(partitions, int):
-            raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
-        if not 1 <= partitions <= 1024:
-            raise InvalidInput(f"a stream has 1 to 1024 partitions, got {partitions}")
+        check_partitions(partitions)
         # Typed loosely: redis-py's annotations of stream replies are too narrow to use.
         self.client: Any = client
         self.name, self.partitions = name, partitions
@@ -148,11 +147,7 @@ class RedisStream:
         block_ms: int = 0,
     ) -> list[Entry]:
         """Entries past each partition's position in ``after``, oldest first."""
-        check_positions(after, self.partitions)
-        check_text(group, "consumer group", MAX_STREAM)
-        check_text(consumer, "consumer", MAX_KEY)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
+        check_read(after, self.partitions, group, consumer, limit)
         parts = sorted(after)
         if not parts:
             return []

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from foresight.platform.backends import backend
 from foresight.platform.errors import InvalidInput
+from foresight.platform.event_units import MAX_KEY, MAX_PARTITIONS, MAX_STREAM, check_text
 
 Position = tuple[int, int]
 START: Position = (0, 0)  # before every record
@@ -143,6 +144,25 @@ def check_positions(after: Mapping[int, Position], partitions: int) -> None:
         ok = isinstance(pos, tuple) and len(pos) == 2
         if not ok or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in pos):
             raise InvalidInput(f"a position is two integers >= 0, got {pos!r}")
+
+
+def check_partitions(partitions: object) -> None:
+    """A stream has 1 to ``MAX_PARTITIONS`` partitions (the checkpoint column is small)."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise InvalidInput(f"partitions must be an integer, got {partitions!r}")
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise InvalidInput(f"a stream has 1 to {MAX_PARTITIONS} partitions, got {partitions}")
+
+
+def check_read(
+    after: Mapping[int, Position], partitions: int, group: str, consumer: str, limit: int
+) -> None:
+    """The checks every backend's ``read`` makes before it touches its store."""
+    check_positions(after, partitions)
+    check_text(group, "consumer group", MAX_STREAM)
+    check_text(consumer, "consumer", MAX_KEY)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a positive integer, got {limit!r}")
 
 
 STREAM_BACKENDS: dict[str, Callable[..., Stream]] = {}

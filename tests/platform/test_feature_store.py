@@ -3,7 +3,6 @@ point-in-time training set, proven on random timelines (hypothesis), on SQLite a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -78,10 +77,8 @@ class TestMemoryOnlineStore(OnlineContract):
 
 class TestRedisOnlineStore(OnlineContract):
     @pytest.fixture
-    def client(self) -> Iterator[redis.Redis]:
-        client = redis.Redis.from_url(REDIS_URL)
-        yield client
-        client.close()
+    def client(self, redis_client: redis.Redis) -> redis.Redis:
+        return redis_client
 
     @pytest.fixture
     def store(self, client: redis.Redis, redis_prefix: str) -> OnlineStore:

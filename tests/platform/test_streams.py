@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,10 +165,8 @@ class StreamContract:
 
 class TestRedisStream(StreamContract):
     @pytest.fixture
-    def client(self) -> Iterator[redis.Redis]:
-        client = redis.Redis.from_url(REDIS_URL)
-        yield client
-        client.close()
+    def client(self, redis_client: redis.Redis) -> redis.Redis:
+        return redis_client
 
     @pytest.fixture
     def stream(self, client: redis.Redis, redis_prefix: str) -> Stream:

@@ -33,9 +33,14 @@ from foresight.apps.delivery.sim_calendar import (
     exported_busy,
 )
 from foresight.apps.delivery.sim_households import HOLIDAY_OUT, Household, draw_household
-from foresight.apps.delivery.sim_orders import COLUMNS, HouseholdDays, household_attempts
+from foresight.apps.delivery.sim_orders import (
+    COLUMNS,
+    HouseholdDays,
+    attempts_frame,
+    household_attempts,
+)
 from foresight.apps.delivery.sim_routine import HOLIDAY_CODES, blocks_for_days, holiday_kinds
-from foresight.apps.delivery.sim_truth import REASONS, DayPlans, p_home, p_true
+from foresight.apps.delivery.sim_truth import DayPlans, p_home, p_true
 from foresight.platform.errors import InvalidInput
 
 MAX_TRUTH_DAYS = 31
@@ -373,30 +378,7 @@ def simulate(config: SimConfig) -> SimResult:
         members.append(h)
         events.append(cal)
         parts.append(cols)
-    return SimResult(config, members, events, _attempts_frame(parts), days, weather)
-
-
-def _attempts_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    def col(name: str) -> np.ndarray:
-        return np.concatenate([p[name] for p in parts]) if parts else np.zeros(0)
-
-    def stamp(name: str) -> pd.Series:
-        return pd.Series(pd.to_datetime(col(name).astype(np.int64), unit="s", utc=True))
-
-    frame = pd.DataFrame(
-        {
-            "customer_id": col("customer_id").astype(object),
-            "attempted_at": stamp("attempted_at"),
-            "window_start": stamp("window_start"),
-            "window_end": stamp("window_end"),
-            "delivered": col("delivered").astype(bool),
-            "failure_reason": [REASONS[int(k)] for k in col("reason")],
-            "p_true_window": col("p_true_window").astype(np.float64),
-            "p_true_at_slot": col("p_true_at_slot").astype(np.float64),
-        }
-    )
-    frame = frame.sort_values(["attempted_at", "customer_id"], kind="stable")
-    return frame.reset_index(drop=True)
+    return SimResult(config, members, events, attempts_frame(parts), days, weather)
 
 
 __all__ = ["SimConfig", "SimResult", "simulate"]

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from foresight.apps.delivery.sim_households import DAY_NAMES, Household
-from foresight.apps.delivery.sim_truth import DayPlans, draw_latents, observe
+from foresight.apps.delivery.sim_truth import REASONS, DayPlans, draw_latents, observe
 
 WINDOW_MINUTES = np.array([60, 120, 240])
 WINDOW_P = (0.3, 0.5, 0.2)
@@ -148,3 +149,28 @@ def household_attempts(
     if not parts:
         return {c: np.zeros(0) for c in COLUMNS}
     return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+
+
+def attempts_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Every household's attempt columns as one frame, oldest attempt first."""
+
+    def col(name: str) -> np.ndarray:
+        return np.concatenate([p[name] for p in parts]) if parts else np.zeros(0)
+
+    def stamp(name: str) -> pd.Series:
+        return pd.Series(pd.to_datetime(col(name).astype(np.int64), unit="s", utc=True))
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": col("customer_id").astype(object),
+            "attempted_at": stamp("attempted_at"),
+            "window_start": stamp("window_start"),
+            "window_end": stamp("window_end"),
+            "delivered": col("delivered").astype(bool),
+            "failure_reason": [REASONS[int(k)] for k in col("reason")],
+            "p_true_window": col("p_true_window").astype(np.float64),
+            "p_true_at_slot": col("p_true_at_slot").astype(np.float64),
+        }
+    )
+    frame = frame.sort_values(["attempted_at", "customer_id"], kind="stable")
+    return frame.reset_index(drop=True)
